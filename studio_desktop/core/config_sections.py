@@ -1,0 +1,414 @@
+"""The config sections: frozen dataclasses with H2O LLM Studio's cfg.yaml section and field names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from studio_desktop.core.config_fields import Section, setting
+
+CAUSAL_LM = "text_causal_language_modeling"
+DPO = "text_dpo_modeling"
+CLASSIFICATION = "text_causal_classification_modeling"
+REGRESSION = "text_causal_regression_modeling"
+PROBLEM_TYPES = (CAUSAL_LM, DPO, CLASSIFICATION, REGRESSION)
+RUNNABLE_PROBLEM_TYPES = (CAUSAL_LM,)
+
+LOSSES = {
+    CAUSAL_LM: ("TokenAveragedCrossEntropy", "SampleAveragedCrossEntropy"),
+    DPO: ("DPOLoss", "DPOHingeLoss", "DPOIPOLoss", "KTOPairLoss", "CPOLoss", "SimPOLoss"),
+    CLASSIFICATION: ("BinaryCrossEntropyLoss", "CrossEntropyLoss"),
+    REGRESSION: ("MSELoss", "MAELoss"),
+}
+METRICS = {
+    CAUSAL_LM: ("Perplexity", "BLEU", "ROUGE-L", "GPT"),
+    DPO: ("Perplexity", "BLEU", "ROUGE-L", "GPT"),
+    CLASSIFICATION: ("AUC", "Accuracy", "LogLoss"),
+    REGRESSION: ("MSE", "MAE"),
+}
+GENERATIVE = (CAUSAL_LM, DPO)
+HEADS = (CLASSIFICATION, REGRESSION)
+BUNDLED_BACKBONE = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+def _union(table: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v for values in table.values() for v in values))
+
+
+@dataclass(frozen=True)
+class DatasetSection(Section):
+    """Which data to train on and how conversations become training text."""
+
+    SECTION = "dataset"
+    train_dataframe: str = setting("", "Imported dataset name, or a data file to import when the run starts.")
+    validation_strategy: str = setting(
+        "automatic",
+        "How validation data is chosen: automatic holds out a share of the training conversations, "
+        "custom uses a separate validation set.",
+        choices=("automatic", "custom"),
+    )
+    validation_dataframe: str = setting(
+        "", "Validation dataset name or file.", depends_on=("dataset.validation_strategy", "custom")
+    )
+    validation_size: float = setting(
+        0.1,
+        "Share of conversations held out for validation. A multi-turn conversation is never split.",
+        minimum=0.01,
+        maximum=0.95,
+        depends_on=("dataset.validation_strategy", "automatic"),
+    )
+    data_sample: float = setting(
+        1.0, "Share of the data used, for quick experiments (whole conversations).", minimum=0.01, maximum=1.0
+    )
+    data_sample_choice: tuple[str, ...] = setting(
+        ("Train", "Validation"), "Which splits data_sample applies to.", choices=("Train", "Validation")
+    )
+    system_column: str | None = setting(
+        None, "Column with the system prompt; empty: detected from the file's columns.", advanced=True
+    )
+    prompt_column: tuple[str, ...] = setting(
+        (), "Column(s) with the user prompt, joined by the separator; empty: detected.", advanced=True
+    )
+    prompt_column_separator: str = setting(
+        "\n\n", "Text placed between several prompt columns.", advanced=True
+    )
+    answer_column: tuple[str, ...] = setting(
+        (),
+        "Column with the answer (classification/regression: one column per target); empty: detected.",
+        advanced=True,
+    )
+    rejected_prompt_column: str | None = setting(
+        None, "Alternative prompt column for the rejected side.", problem_types=(DPO,), advanced=True
+    )
+    rejected_answer_column: str | None = setting(
+        None, "Column with the rejected answer (preference data).", problem_types=(DPO,), advanced=True
+    )
+    parent_id_column: str | None = setting(
+        None, "Column linking a turn to the previous one (multi-turn chains).", advanced=True
+    )
+    id_column: str | None = setting(None, "Column with the row id that parent ids refer to.", advanced=True)
+    use_chat_template: bool = setting(
+        True,
+        "Format conversations with the backbone's chat template; off: use the text markers below.",
+        problem_types=GENERATIVE,
+    )
+    text_system_start: str = setting(
+        "<|system|>", "Marker before the system prompt.", depends_on=("dataset.use_chat_template", False)
+    )
+    text_prompt_start: str = setting(
+        "<|prompt|>", "Marker before each user turn.", depends_on=("dataset.use_chat_template", False)
+    )
+    text_answer_separator: str = setting(
+        "<|answer|>",
+        "Marker after each user turn: the cue to answer.",
+        depends_on=("dataset.use_chat_template", False),
+    )
+    add_eos_token_to_system: bool = setting(True, "End the system prompt with the end-of-sequence token.")
+    add_eos_token_to_prompt: bool = setting(True, "End each prompt with the end-of-sequence token.")
+    add_eos_token_to_answer: bool = setting(
+        True, "End each answer with the end-of-sequence token so the model learns to stop."
+    )
+    limit_chained_samples: bool = setting(
+        False, "One sample per complete conversation instead of one per turn.", problem_types=GENERATIVE
+    )
+    mask_prompt_labels: bool = setting(
+        True, "Train on the answers only: system and prompt tokens are left out of the loss."
+    )
+    only_last_answer: bool = setting(
+        False, "In multi-turn conversations, train on the final answer only.", problem_types=GENERATIVE
+    )
+    num_classes: int = setting(
+        1, "Number of classes (1 for binary).", minimum=1, maximum=100, problem_types=(CLASSIFICATION,)
+    )
+
+
+@dataclass(frozen=True)
+class TokenizerSection(Section):
+    """How text becomes tokens."""
+
+    SECTION = "tokenizer"
+    max_length: int = setting(
+        512,
+        "Longest sample in tokens; longer samples are truncated "
+        "(prompt from the left, answer from the right).",
+        minimum=32,
+        maximum=131072,
+    )
+    add_prompt_answer_tokens: bool = setting(
+        False, "Add the text markers as new tokens (resizes the embeddings).", advanced=True
+    )
+    padding_quantile: float = setting(
+        1.0, "Trim each batch to this quantile of its lengths (1: no trimming).", minimum=0.0, maximum=1.0
+    )
+    tokenizer_kwargs: str = setting(
+        '{"use_fast": true, "add_prefix_space": false}', "Extra tokenizer arguments as JSON.", advanced=True
+    )
+
+
+@dataclass(frozen=True)
+class ArchitectureSection(Section):
+    """How the backbone is loaded."""
+
+    SECTION = "architecture"
+    backbone_dtype: str = setting(
+        "bfloat16",
+        "Weight precision. int4 with LoRA is QLoRA (bitsandbytes): the least memory.",
+        choices=("float32", "bfloat16", "float16", "int8", "int4"),
+    )
+    gradient_checkpointing: bool = setting(
+        True, "Recompute activations in the backward pass: much less memory, about a third slower."
+    )
+    intermediate_dropout: float = setting(
+        0.0, "Dropout inside the backbone during training.", minimum=0.0, maximum=0.5, advanced=True
+    )
+    pretrained_weights: str = setting(
+        "", "Start from these weights: a finished experiment's name or a checkpoint folder.", advanced=True
+    )
+
+
+@dataclass(frozen=True)
+class TrainingSection(Section):
+    """The optimisation loop."""
+
+    SECTION = "training"
+    loss_function: str = setting(
+        "TokenAveragedCrossEntropy",
+        "Loss to minimise; the choices depend on the problem type.",
+        choices=_union(LOSSES),
+    )
+    optimizer: str = setting(
+        "AdamW",
+        "Optimizer. AdamW8bit needs less memory.",
+        choices=("AdamW", "AdamW8bit", "Adam", "SGD", "RMSprop", "Adadelta"),
+    )
+    learning_rate: float = setting(1e-4, "Step size of the optimizer.", minimum=1e-9, maximum=1.0)
+    differential_learning_rate_layers: tuple[str, ...] = setting(
+        (), "Layers (name parts) trained with the differential learning rate.", advanced=True
+    )
+    differential_learning_rate: float = setting(
+        1e-5, "Learning rate for those layers.", minimum=1e-9, maximum=1.0, advanced=True
+    )
+    freeze_layers: tuple[str, ...] = setting(
+        (),
+        "Layers (name parts) kept frozen in full fine-tuning.",
+        depends_on=("training.lora", False),
+        advanced=True,
+    )
+    attention_implementation: str = setting(
+        "auto",
+        "Attention kernel; auto picks the fastest available.",
+        choices=("auto", "eager", "sdpa", "flash_attention_2"),
+    )
+    batch_size: int = setting(2, "Samples per step on each device.", minimum=1, maximum=1024)
+    drop_last_batch: bool = setting(True, "Skip an incomplete last batch.", advanced=True)
+    epochs: int = setting(1, "Passes over the training data; 0 only evaluates.", minimum=0, maximum=1000)
+    schedule: str = setting(
+        "Cosine", "Learning-rate schedule after warm-up.", choices=("Cosine", "Linear", "Constant")
+    )
+    min_learning_rate_ratio: float = setting(
+        0.0, "Floor of the schedule as a share of the learning rate.", minimum=0.0, maximum=1.0, advanced=True
+    )
+    warmup_epochs: float = setting(
+        0.0, "Epochs of linear warm-up (fractions allowed).", minimum=0.0, maximum=100.0
+    )
+    weight_decay: float = setting(0.0, "Weight decay of the optimizer.", minimum=0.0, maximum=10.0)
+    gradient_clip: float = setting(
+        0.0, "Clip the gradient norm to this value (0: off).", minimum=0.0, maximum=1000.0
+    )
+    grad_accumulation: int = setting(
+        1,
+        "Steps whose gradients add up before an update: effective batch = batch_size × this.",
+        minimum=1,
+        maximum=1024,
+    )
+    lora: bool = setting(True, "Train small LoRA adapters instead of every weight.")
+    use_dora: bool = setting(False, "Weight-decomposed LoRA (DoRA).", depends_on=("training.lora", True))
+    lora_r: int = setting(
+        8,
+        "LoRA rank: adapter capacity; higher uses more memory.",
+        minimum=1,
+        maximum=1024,
+        depends_on=("training.lora", True),
+    )
+    lora_alpha: int = setting(
+        16,
+        "LoRA scaling: the update is scaled by alpha / r.",
+        minimum=1,
+        maximum=4096,
+        depends_on=("training.lora", True),
+    )
+    lora_dropout: float = setting(
+        0.05, "Dropout on the LoRA input.", minimum=0.0, maximum=0.9, depends_on=("training.lora", True)
+    )
+    use_rslora: bool = setting(
+        False, "Rank-stabilised LoRA: scale by alpha / sqrt(r).", depends_on=("training.lora", True)
+    )
+    lora_target_modules: str = setting(
+        "",
+        "Comma-separated module names to adapt; empty: every linear layer.",
+        depends_on=("training.lora", True),
+    )
+    lora_unfreeze_layers: tuple[str, ...] = setting(
+        (),
+        "Layers (name parts) trained fully next to the adapters.",
+        depends_on=("training.lora", True),
+        advanced=True,
+    )
+    save_checkpoint: str = setting(
+        "last", "Which checkpoints to keep.", choices=("last", "best", "each_evaluation_epoch", "disable")
+    )
+    evaluation_epochs: float = setting(
+        1.0, "Epochs between evaluations (fractions allowed).", minimum=0.01, maximum=1.0
+    )
+    evaluate_before_training: bool = setting(False, "Evaluate once before the first step.")
+    train_validation_data: bool = setting(False, "Also train on the validation set.", advanced=True)
+    beta: float = setting(
+        0.2, "Strength of the preference loss.", minimum=0.01, maximum=10.0, problem_types=(DPO,)
+    )
+    simpo_gamma: float = setting(
+        1.0, "SimPO target reward margin.", minimum=0.0, maximum=10.0, problem_types=(DPO,)
+    )
+
+
+@dataclass(frozen=True)
+class AugmentationSection(Section):
+    """Noise added to training samples."""
+
+    SECTION = "augmentation"
+    token_mask_probability: float = setting(
+        0.0, "Share of input tokens randomly masked.", minimum=0.0, maximum=0.9
+    )
+    skip_parent_probability: float = setting(
+        0.0,
+        "Chance to drop earlier turns of a conversation.",
+        minimum=0.0,
+        maximum=1.0,
+        problem_types=GENERATIVE,
+    )
+    random_parent_probability: float = setting(
+        0.0,
+        "Chance to replace the history with an unrelated one.",
+        minimum=0.0,
+        maximum=1.0,
+        problem_types=GENERATIVE,
+    )
+    neftune_noise_alpha: float = setting(
+        0.0, "NEFTune embedding noise during training (0: off).", minimum=0.0, maximum=15.0
+    )
+
+
+@dataclass(frozen=True)
+class PredictionSection(Section):
+    """Validation metrics and the default generation settings for chat."""
+
+    SECTION = "prediction"
+    metric: str = setting(
+        "Perplexity", "Main validation metric; it picks the best checkpoint.", choices=_union(METRICS)
+    )
+    metric_gpt_model: str = setting(
+        "gpt-4o-mini",
+        "Judge model for the GPT metric.",
+        depends_on=("prediction.metric", "GPT"),
+        advanced=True,
+    )
+    metric_gpt_template: str = setting(
+        "general",
+        "Judge prompt.",
+        choices=("general", "rag", "mt-bench"),
+        depends_on=("prediction.metric", "GPT"),
+        advanced=True,
+    )
+    min_length_inference: int = setting(2, "Fewest new tokens to generate.", minimum=0, maximum=4096)
+    max_length_inference: int = setting(256, "Most new tokens to generate.", minimum=1, maximum=32768)
+    max_time: float = setting(
+        0.0, "Longest generation in seconds (0: no limit).", minimum=0.0, maximum=3600.0
+    )
+    batch_size_inference: int = setting(
+        0, "Batch size for validation generation (0: the training batch size).", minimum=0, maximum=1024
+    )
+    do_sample: bool = setting(False, "Sample tokens instead of always taking the most likely one.")
+    num_beams: int = setting(1, "Beam search width (1: greedy or sampling).", minimum=1, maximum=16)
+    temperature: float = setting(0.0, "Sampling temperature (with do_sample).", minimum=0.0, maximum=10.0)
+    repetition_penalty: float = setting(
+        1.0, "Penalty on repeated tokens (1: none).", minimum=1.0, maximum=10.0
+    )
+    stop_tokens: str = setting("", "Comma-separated texts that end the answer.")
+    top_k: int = setting(0, "Sample from the k most likely tokens (0: all).", minimum=0, maximum=100000)
+    top_p: float = setting(
+        1.0, "Sample from the smallest set of tokens with this total probability.", minimum=0.0, maximum=1.0
+    )
+    num_history: int = setting(4, "Earlier chat turns kept in the prompt.", minimum=0, maximum=1000)
+
+
+@dataclass(frozen=True)
+class EnvironmentSection(Section):
+    """Hardware and reproducibility."""
+
+    SECTION = "environment"
+    gpus: tuple[str, ...] = setting((), "GPU indices to use; empty: every visible GPU (or the CPU if none).")
+    mixed_precision: bool = setting(True, "Compute in 16-bit where safe.")
+    mixed_precision_dtype: str = setting(
+        "bfloat16",
+        "The 16-bit type used for mixed precision.",
+        choices=("bfloat16", "float16"),
+        depends_on=("environment.mixed_precision", True),
+    )
+    compile_model: bool = setting(False, "Compile the model with torch.compile.", advanced=True)
+    use_deepspeed: bool = setting(False, "Shard training over several GPUs with DeepSpeed.", advanced=True)
+    deepspeed_method: str = setting(
+        "ZeRO2",
+        "DeepSpeed stage.",
+        choices=("ZeRO2", "ZeRO3"),
+        depends_on=("environment.use_deepspeed", True),
+        advanced=True,
+    )
+    find_unused_parameters: bool = setting(
+        False, "DDP setting for models with unused branches.", advanced=True
+    )
+    trust_remote_code: bool = setting(
+        False, "Run model code shipped with a backbone (only for sources you trust)."
+    )
+    huggingface_branch: str = setting("main", "Hub revision of the backbone.", advanced=True)
+    number_of_workers: int = setting(
+        0, "Data-loading processes (0: in the training process).", minimum=0, maximum=64
+    )
+    seed: int = setting(-1, "Random seed; -1 picks one and records it.", minimum=-1, maximum=2**31 - 1)
+
+
+@dataclass(frozen=True)
+class LoggingSection(Section):
+    """How often progress is recorded."""
+
+    SECTION = "logging"
+    log_step_size: str = setting(
+        "absolute",
+        "The x-axis of the curves: samples seen (absolute) or share of training (relative).",
+        choices=("absolute", "relative"),
+    )
+    log_all_ranks: bool = setting(False, "Log from every GPU process, not only the first.", advanced=True)
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "dataset": DatasetSection,
+    "tokenizer": TokenizerSection,
+    "architecture": ArchitectureSection,
+    "training": TrainingSection,
+    "augmentation": AugmentationSection,
+    "prediction": PredictionSection,
+    "environment": EnvironmentSection,
+    "logging": LoggingSection,
+}
+
+
+@dataclass(frozen=True)
+class TopLevel(Section):
+    """The settings outside any section (declared here so they carry metadata like the rest)."""
+
+    SECTION = ""
+    experiment_name: str = setting("", "Name of the experiment; empty: one is generated.")
+    llm_backbone: str = setting(
+        BUNDLED_BACKBONE, "Backbone: the bundled model, a local model folder, a GGUF file or a hub id."
+    )
+    problem_type: str = setting(CAUSAL_LM, "What the model learns to do.", choices=PROBLEM_TYPES)
+    output_directory: str = setting(
+        "", "Experiment folder; empty: inside the working directory.", advanced=True
+    )

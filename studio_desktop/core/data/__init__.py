@@ -1,0 +1,1 @@
+"""Dataset reading, conversation model, format detection, splitting, templates and statistics."""

@@ -1,0 +1,48 @@
+"""The one conversation model every dataset format is mapped to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One turn of a conversation."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A system prompt and alternating user/assistant turns that start with user and end with assistant.
+
+    ``tree_id`` groups conversations that share a root (parent-id chains): a split never separates them.
+    ``rejected_answer`` is the alternative final answer of preference data (DPO family), else ``None``.
+    ``source_row`` is the 1-based row (or line) in the source file of the last turn, for error messages.
+    """
+
+    conversation_id: str
+    tree_id: str
+    system: str
+    messages: tuple[Message, ...]
+    source_row: int
+    rejected_answer: str | None = None
+
+    @property
+    def prompt_messages(self) -> tuple[Message, ...]:
+        """Every turn before the final answer."""
+        return self.messages[:-1]
+
+    @property
+    def answer(self) -> str:
+        """The final assistant answer."""
+        return self.messages[-1].content
+
+    @property
+    def turns(self) -> int:
+        """Number of user/assistant exchanges."""
+        return len(self.messages) // 2

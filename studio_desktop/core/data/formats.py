@@ -1,0 +1,376 @@
+"""Dataset formats and column mappings: every supported table layout becomes a list of ``Conversation``.
+
+Flat formats (``alpaca``, ``prompt_answer``) hold one exchange per row, optionally chained into multi-turn
+conversations by ``id``/``parent_id`` columns. Nested formats (``sharegpt``, ``messages``) hold a whole
+conversation per row as a list of turns, parsed by ``turns``.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pandas as pd
+
+from studio_desktop.core.data.chains import build_chain_conversations, index_unique_ids
+from studio_desktop.core.data.conversations import Conversation, Message
+from studio_desktop.core.data.turns import (
+    DatasetFormat,
+    RowError,
+    RowProblems,
+    first_turn,
+    nested_conversations,
+    to_text,
+)
+from studio_desktop.core.errors import ConfigError, DataError
+
+NESTED_FORMATS = frozenset({DatasetFormat.SHAREGPT, DatasetFormat.MESSAGES})
+
+_PROMPT_NAMES = ("prompt", "question", "query", "instruction", "input", "user", "text")
+_ANSWER_NAMES = (
+    "answer",
+    "response",
+    "output",
+    "completion",
+    "chosen",
+    "chosenresponse",
+    "assistant",
+    "target",
+)
+_INSTRUCTION_EXTRA_NAMES = ("input", "context")
+_SYSTEM_NAMES = ("system", "systemprompt")
+_PARENT_NAMES = ("parentid", "parent")
+_REJECTED_NAMES = ("rejected", "rejectedresponse")
+_CONVERSATION_NAMES = ("conversations", "messages", "conversation", "chat", "chosen")
+_SNIFF_ROWS = 50
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which columns of a table hold which part of the conversations.
+
+    Flat formats read ``prompt_columns`` (joined by ``prompt_column_separator``, empty parts skipped) and
+    ``answer_column``; ``id_column`` with ``parent_id_column`` chains rows into multi-turn conversations.
+    Nested formats read ``conversation_column``; a system turn there wins over ``system_column``.
+    ``rejected_answer_column`` holds the rejected answer of preference data.
+    """
+
+    format: DatasetFormat
+    prompt_columns: tuple[str, ...] = ()
+    answer_column: str | None = None
+    system_column: str | None = None
+    id_column: str | None = None
+    parent_id_column: str | None = None
+    rejected_answer_column: str | None = None
+    conversation_column: str | None = None
+    prompt_column_separator: str = "\n\n"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "format", DatasetFormat(self.format))
+        columns = self.prompt_columns or ()
+        object.__setattr__(self, "prompt_columns", (columns,) if isinstance(columns, str) else tuple(columns))
+        for name in _OPTIONAL_COLUMN_FIELDS:
+            if getattr(self, name) == "":
+                object.__setattr__(self, name, None)
+
+    @property
+    def is_nested(self) -> bool:
+        """Whether one cell holds a whole conversation."""
+        return self.format in NESTED_FORMATS
+
+    @property
+    def is_chained(self) -> bool:
+        """Whether rows are chained into multi-turn conversations by parent ids."""
+        return self.parent_id_column is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["format"] = self.format.value
+        data["prompt_columns"] = list(self.prompt_columns)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ColumnMapping:
+        """The mapping stored by ``to_dict``; refuses unknown keys and formats."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown column mapping setting(s): {', '.join(unknown)}")
+        if "format" not in data:
+            raise ConfigError("the column mapping has no 'format'")
+        try:
+            fmt = DatasetFormat(data["format"])
+        except ValueError:
+            accepted = ", ".join(f.value for f in DatasetFormat)
+            raise ConfigError(f"unknown dataset format '{data['format']}'; accepted: {accepted}") from None
+        return cls(**{**data, "format": fmt})
+
+
+_OPTIONAL_COLUMN_FIELDS = tuple(f.name for f in fields(ColumnMapping) if f.name.endswith("_column"))
+
+
+def guess_mapping(df: pd.DataFrame, file: str | Path | None = None) -> ColumnMapping:
+    """The most plausible mapping from the column names (and, for nested formats, the first cells)."""
+    by_name: dict[str, str] = {}
+    for column in df.columns:
+        if isinstance(column, str):
+            by_name.setdefault(_normalise_name(column), column)
+
+    def pick(names: Sequence[str]) -> str | None:
+        return next((by_name[name] for name in names if name in by_name), None)
+
+    system = pick(_SYSTEM_NAMES)
+    rejected = pick(_REJECTED_NAMES)
+    nested = _guess_nested(df, by_name)
+    if nested is not None:
+        fmt, column = nested
+        return ColumnMapping(
+            fmt, conversation_column=column, system_column=system, rejected_answer_column=rejected
+        )
+    prompt, answer = pick(_PROMPT_NAMES), pick(_ANSWER_NAMES)
+    if prompt is None or answer is None:
+        _raise_no_mapping(df, prompt, answer, file)
+    prompt_columns: tuple[str, ...] = (prompt,)
+    is_instruction = _normalise_name(prompt) == "instruction"
+    if is_instruction:
+        extra = pick(_INSTRUCTION_EXTRA_NAMES)
+        if extra is not None and extra != answer:
+            prompt_columns += (extra,)
+    fmt = (
+        DatasetFormat.ALPACA
+        if is_instruction and _normalise_name(answer) == "output"
+        else DatasetFormat.PROMPT_ANSWER
+    )
+    parent = pick(_PARENT_NAMES)
+    id_column = by_name.get("id") if parent is not None else None
+    return ColumnMapping(
+        fmt,
+        prompt_columns=prompt_columns,
+        answer_column=answer,
+        system_column=system,
+        id_column=id_column,
+        parent_id_column=parent if id_column is not None else None,
+        rejected_answer_column=rejected,
+    )
+
+
+def validate_mapping(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path) -> None:
+    """Refuses a mapping that lacks a needed setting or names a column the table does not have."""
+    if mapping.is_nested:
+        if mapping.conversation_column is None:
+            raise DataError(
+                f"the {mapping.format.value} format needs the column that holds the list of turns; "
+                "set the conversation column",
+                file=file,
+            )
+        if mapping.parent_id_column is not None:
+            raise DataError(
+                "parent id chaining works only with prompt and answer columns, not with the "
+                f"{mapping.format.value} format; clear the parent id column",
+                file=file,
+                field=mapping.parent_id_column,
+            )
+    else:
+        if not mapping.prompt_columns:
+            raise DataError("no prompt column is set; pass --prompt-column", file=file)
+        if mapping.answer_column is None:
+            raise DataError("no answer column is set; pass --answer-column", file=file)
+    if mapping.parent_id_column is not None:
+        if mapping.id_column is None:
+            raise DataError(
+                "a parent id column needs an id column too; pass --id-column",
+                file=file,
+                field=mapping.parent_id_column,
+            )
+        if mapping.id_column == mapping.parent_id_column:
+            raise DataError(
+                "the id column and the parent id column must be different columns",
+                file=file,
+                field=mapping.parent_id_column,
+            )
+    available = ", ".join(f"'{column}'" for column in df.columns) or "none"
+    for setting, column in _used_columns(mapping):
+        if column not in df.columns:
+            raise DataError(
+                f"the {setting} '{column}' is not in the file; columns found: {available}",
+                file=file,
+                field=column,
+            )
+
+
+def to_conversations(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path) -> list[Conversation]:
+    """Every row as conversations; raises ``DataError`` naming the first bad row and counting the others."""
+    validate_mapping(df, mapping, file)
+    if len(df) == 0:
+        raise DataError("the file has no data rows", file=file)
+    with _gc_paused():
+        if mapping.is_nested:
+            return _nested_conversations(df, mapping, file)
+        return _flat_conversations(df, mapping, file)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pauses the cyclic garbage collector, which would otherwise rescan the many new objects repeatedly."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _normalise_name(name: str) -> str:
+    return name.strip().lower().replace(" ", "").replace("_", "").replace("-", "")
+
+
+def _used_columns(mapping: ColumnMapping) -> Iterator[tuple[str, str]]:
+    if mapping.is_nested:
+        yield "conversation column", mapping.conversation_column or ""
+    else:
+        for column in mapping.prompt_columns:
+            yield "prompt column", column
+        yield "answer column", mapping.answer_column or ""
+    optional = [
+        ("system column", mapping.system_column),
+        ("id column", mapping.id_column),
+        ("parent id column", mapping.parent_id_column),
+        ("rejected answer column", mapping.rejected_answer_column),
+    ]
+    for setting, column in optional:
+        if column is not None:
+            yield setting, column
+
+
+def _raise_no_mapping(
+    df: pd.DataFrame, prompt: str | None, answer: str | None, file: str | Path | None
+) -> NoReturn:
+    found = ", ".join(f"'{column}'" for column in df.columns) or "none"
+    if prompt is not None:
+        hint = f"found the prompt column '{prompt}' but no answer column; pass --answer-column"
+    elif answer is not None:
+        hint = f"found the answer column '{answer}' but no prompt column; pass --prompt-column"
+    else:
+        hint = (
+            "pass --prompt-column and --answer-column, or give a 'conversations' (sharegpt) or "
+            "'messages' column holding a list of turns"
+        )
+    raise DataError(
+        f"cannot tell which columns hold the prompt and the answer (columns found: {found}); {hint}",
+        file=file,
+    )
+
+
+def _guess_nested(df: pd.DataFrame, by_name: dict[str, str]) -> tuple[DatasetFormat, str] | None:
+    for name in _CONVERSATION_NAMES:
+        column = by_name.get(name)
+        if column is None:
+            continue
+        turn = first_turn(df[column].head(_SNIFF_ROWS).tolist())
+        if turn is None:
+            continue
+        if "from" in turn or "value" in turn:
+            return DatasetFormat.SHAREGPT, column
+        if "role" in turn or "content" in turn:
+            return DatasetFormat.MESSAGES, column
+        return (DatasetFormat.SHAREGPT if name == "conversations" else DatasetFormat.MESSAGES), column
+    return None
+
+
+def _texts(series: pd.Series) -> list[str]:
+    return [to_text(value) for value in series.tolist()]
+
+
+def _flat_conversations(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path) -> list[Conversation]:
+    n = len(df)
+    prompt_cells = [_texts(df[column]) for column in mapping.prompt_columns]
+    answer_column = mapping.answer_column or ""
+    answers = _texts(df[answer_column])
+    systems = _texts(df[mapping.system_column]) if mapping.system_column else [""] * n
+    rejected = _texts(df[mapping.rejected_answer_column]) if mapping.rejected_answer_column else None
+    prompts = _join_prompts(prompt_cells, mapping.prompt_column_separator)
+    problems = RowProblems(file)
+    for i in range(n):
+        problem = _flat_row_problem(prompts[i], answers[i], rejected[i] if rejected else None, mapping)
+        if problem is not None:
+            problems.add(i + 1, problem)
+    problems.raise_if_any()
+    if mapping.is_chained:
+        return build_chain_conversations(
+            df[mapping.id_column].tolist(),
+            df[mapping.parent_id_column].tolist(),
+            prompts=prompts,
+            answers=answers,
+            systems=systems,
+            rejected=rejected,
+            file=file,
+            id_column=mapping.id_column or "",
+            parent_id_column=mapping.parent_id_column or "",
+        )
+    ids = _row_ids(df, mapping, file)
+    return [
+        Conversation(
+            conversation_id=ids[i],
+            tree_id=ids[i],
+            system=systems[i],
+            messages=(Message("user", prompts[i]), Message("assistant", answers[i])),
+            source_row=i + 1,
+            rejected_answer=rejected[i] if rejected else None,
+        )
+        for i in range(n)
+    ]
+
+
+def _join_prompts(prompt_cells: list[list[str]], separator: str) -> list[str]:
+    if len(prompt_cells) == 1:
+        return prompt_cells[0]
+    return [
+        separator.join(part for part in parts if part.strip()) for parts in zip(*prompt_cells, strict=True)
+    ]
+
+
+def _flat_row_problem(
+    prompt: str, answer: str, rejected: str | None, mapping: ColumnMapping
+) -> RowError | None:
+    if not prompt.strip():
+        columns = mapping.prompt_columns
+        what = (
+            "the prompt is empty"
+            if len(columns) == 1
+            else f"all prompt columns ({', '.join(columns)}) are empty"
+        )
+        return RowError(f"{what}; fill in a prompt or remove the row", columns[0])
+    if not answer.strip():
+        return RowError("the answer is empty; fill in an answer or remove the row", mapping.answer_column)
+    if rejected is not None and not rejected.strip():
+        return RowError(
+            "the rejected answer is empty; fill it in or remove the row", mapping.rejected_answer_column
+        )
+    return None
+
+
+def _row_ids(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path) -> list[str]:
+    if mapping.id_column is None:
+        return [str(i + 1) for i in range(len(df))]
+    return index_unique_ids(df[mapping.id_column].tolist(), file=file, id_column=mapping.id_column)[0]
+
+
+def _nested_conversations(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path) -> list[Conversation]:
+    column = mapping.conversation_column or ""
+    rejected_column = mapping.rejected_answer_column
+    return nested_conversations(
+        df[column].tolist(),
+        mapping.format,
+        column,
+        ids=_row_ids(df, mapping, file),
+        systems=_texts(df[mapping.system_column]) if mapping.system_column else None,
+        rejected_cells=df[rejected_column].tolist() if rejected_column else None,
+        rejected_column=rejected_column,
+        file=file,
+    )

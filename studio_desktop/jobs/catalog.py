@@ -1,0 +1,206 @@
+"""SQLite catalogue of datasets, experiments and added backbones (WAL mode, versioned migrations)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from studio_desktop.core.errors import CatalogError
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE datasets (
+        name TEXT PRIMARY KEY,
+        path TEXT NOT NULL,
+        format TEXT NOT NULL,
+        source TEXT NOT NULL,
+        rows INTEGER NOT NULL,
+        conversations INTEGER NOT NULL,
+        train_conversations INTEGER NOT NULL,
+        validation_conversations INTEGER NOT NULL,
+        created TEXT NOT NULL
+    );
+    CREATE TABLE experiments (
+        name TEXT PRIMARY KEY,
+        path TEXT NOT NULL,
+        dataset TEXT,
+        problem_type TEXT NOT NULL,
+        backbone TEXT NOT NULL,
+        created TEXT NOT NULL
+    );
+    CREATE TABLE backbones (
+        name TEXT PRIMARY KEY,
+        location TEXT NOT NULL,
+        added TEXT NOT NULL
+    );
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+)
+
+
+def now_iso() -> str:
+    """Current UTC time, to the second, ISO 8601."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """One imported dataset."""
+
+    name: str
+    path: str
+    format: str
+    source: str
+    rows: int
+    conversations: int
+    train_conversations: int
+    validation_conversations: int
+    created: str
+
+
+@dataclass(frozen=True)
+class BackboneRecord:
+    """A backbone the user added by path or hub id."""
+
+    name: str
+    location: str
+    added: str
+
+
+class Catalog:
+    """Access to ``catalog.sqlite``; each call opens a short connection, fit for any thread or process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.migrate()
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection in WAL mode that commits on success and rolls back on error."""
+        conn = sqlite3.connect(self.path, timeout=30)
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            with conn:
+                yield conn
+        finally:
+            conn.close()
+
+    @property
+    def schema_version(self) -> int:
+        with self.connect() as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> None:
+        """Apply the migrations this file has not seen yet, each in one transaction."""
+        with self.connect() as conn:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            raise CatalogError(
+                f"{self.path} was written by a newer version of Studio Desktop (schema {version}); "
+                "update the app or choose another working directory."
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            conn = sqlite3.connect(self.path, timeout=30)
+            try:
+                conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+            finally:
+                conn.close()
+
+    def add_dataset(self, record: DatasetRecord) -> None:
+        """Register an imported dataset; its name must be new."""
+        try:
+            with self.connect() as conn:
+                conn.execute(
+                    "INSERT INTO datasets VALUES (:name, :path, :format, :source, :rows, :conversations, "
+                    ":train_conversations, :validation_conversations, :created)",
+                    record.__dict__,
+                )
+        except sqlite3.IntegrityError:
+            raise CatalogError(
+                f"a dataset named {record.name!r} already exists; pick another --name."
+            ) from None
+
+    def datasets(self) -> list[DatasetRecord]:
+        """Every dataset, newest first."""
+        with self.connect() as conn:
+            rows = conn.execute("SELECT * FROM datasets ORDER BY created DESC, name").fetchall()
+        return [DatasetRecord(**dict(row)) for row in rows]
+
+    def dataset(self, name: str) -> DatasetRecord:
+        """One dataset by name."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT * FROM datasets WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise CatalogError(f"no dataset named {name!r}; 'studio-desktop dataset list' shows the names.")
+        return DatasetRecord(**dict(row))
+
+    def has_dataset(self, name: str) -> bool:
+        with self.connect() as conn:
+            return conn.execute("SELECT 1 FROM datasets WHERE name = ?", (name,)).fetchone() is not None
+
+    def experiments_using(self, dataset: str) -> list[str]:
+        """Names of experiments trained on a dataset."""
+        with self.connect() as conn:
+            rows = conn.execute("SELECT name FROM experiments WHERE dataset = ? ORDER BY name", (dataset,))
+            return [row[0] for row in rows]
+
+    def remove_dataset(self, name: str) -> None:
+        """Unregister a dataset; refused while an experiment uses it."""
+        self.dataset(name)
+        users = self.experiments_using(name)
+        if users:
+            raise CatalogError(
+                f"dataset {name!r} is used by experiment(s) {', '.join(users)}; delete them first."
+            )
+        with self.connect() as conn:
+            conn.execute("DELETE FROM datasets WHERE name = ?", (name,))
+
+    def add_backbone(self, name: str, location: str) -> BackboneRecord:
+        """Remember a backbone location under a name."""
+        record = BackboneRecord(name=name, location=location, added=now_iso())
+        try:
+            with self.connect() as conn:
+                conn.execute("INSERT INTO backbones VALUES (:name, :location, :added)", record.__dict__)
+        except sqlite3.IntegrityError:
+            raise CatalogError(f"a backbone named {name!r} is already registered.") from None
+        return record
+
+    def backbones(self) -> list[BackboneRecord]:
+        with self.connect() as conn:
+            rows = conn.execute("SELECT * FROM backbones ORDER BY name").fetchall()
+        return [BackboneRecord(**dict(row)) for row in rows]
+
+    def backbone_location(self, spec: str) -> str:
+        """The location registered under ``spec``, or ``spec`` itself when it is not a registered name."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT location FROM backbones WHERE name = ?", (spec,)).fetchone()
+        return row[0] if row else spec
+
+    def remove_backbone(self, name: str) -> None:
+        with self.connect() as conn:
+            if conn.execute("DELETE FROM backbones WHERE name = ?", (name,)).rowcount == 0:
+                raise CatalogError(f"no backbone named {name!r} is registered.")
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        """A small persisted value (JSON)."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_setting(self, key: str, value: Any) -> None:
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT INTO settings VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )

@@ -1,0 +1,1 @@
+"""Code that runs in child processes (training, chat). Qt-free."""

@@ -1,0 +1,188 @@
+"""Dataset statistics from one tokenizer pass over the rendered conversations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from studio_desktop.core.data import stats as stats_module
+from studio_desktop.core.data.conversations import Conversation, Message
+from studio_desktop.core.data.stats import DatasetStatistics, compute_statistics
+from studio_desktop.core.data.templates import TemplateSettings, render_sample
+
+CHAT = TemplateSettings()
+MARKERS = TemplateSettings(use_chat_template=False)
+
+
+class CountingTokenizer:
+    """Forwards everything to a tokenizer and records the texts of each call."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.calls: list[list[str]] = []
+
+    def __call__(self, texts, **kwargs):
+        self.calls.append(list(texts))
+        return self._inner(texts, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+def conversation(index: int, *turns: str, system: str = "") -> Conversation:
+    roles = ("user", "assistant")
+    messages = tuple(Message(roles[i % 2], text) for i, text in enumerate(turns))
+    return Conversation(f"c{index}", f"c{index}", system, messages, source_row=index + 1)
+
+
+CONVERSATIONS = [
+    conversation(0, "What is LoRA rank?", "It sets the capacity of the adapter."),
+    conversation(1, "Start training", "Watch the loss fall.", system="Answer in one sentence."),
+    conversation(
+        2,
+        "What does the learning rate control?",
+        "The step size.",
+        "And the batch size?",
+        "How many samples each step sees, which sets memory use on the GPU.",
+        "Thanks",
+        "You are welcome.",
+    ),
+    conversation(3, "Export the model", "Choose a merged folder, an adapter or GGUF, then export it."),
+]
+
+
+def token_count(tokenizer, text: str) -> int:
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+@pytest.mark.parametrize("settings", [CHAT, MARKERS], ids=["chat-template", "markers"])
+def test_counts_per_conversation_match_separate_tokenization(tokenizer, settings):
+    for item in CONVERSATIONS:
+        result = compute_statistics([item], tokenizer, settings, max_length=512)
+        sample = render_sample(tokenizer, item, settings)
+        spans = sample.trained_char_spans
+        total = token_count(tokenizer, sample.text)
+        answer = sum(token_count(tokenizer, sample.text[start:end]) for start, end in spans)
+
+        assert result.total_tokens.min == result.total_tokens.max == total
+        assert abs(result.answer_tokens.max - answer) <= len(spans)
+        assert result.prompt_tokens.max == total - result.answer_tokens.max
+        assert result.prompt_tokens.max > 0
+
+
+def test_answer_tokens_are_exact_where_spans_start_and_end_on_token_boundaries(tokenizer):
+    # ChatML puts a newline before each answer and a special token after it: no token crosses a span edge.
+    for item in CONVERSATIONS:
+        sample = render_sample(tokenizer, item, CHAT)
+        answer = sum(
+            token_count(tokenizer, sample.text[start:end]) for start, end in sample.trained_char_spans
+        )
+
+        result = compute_statistics([item], tokenizer, CHAT, max_length=512)
+
+        assert result.answer_tokens.max == answer
+
+
+def test_counts_turns_and_conversations(tokenizer):
+    result = compute_statistics(CONVERSATIONS, tokenizer, CHAT, max_length=512)
+
+    assert result.conversations == 4
+    assert result.turns == 6
+    assert result.turns_histogram.counts == (3, 0, 1)
+    assert result.turns_histogram.edges == (1.0, 2.0, 3.0, 4.0)
+    assert result.tokenizer_name == tokenizer.name_or_path
+    assert result.max_length == 512
+
+
+def test_summary_values(tokenizer):
+    totals = sorted(token_count(tokenizer, render_sample(tokenizer, c, CHAT).text) for c in CONVERSATIONS)
+
+    result = compute_statistics(CONVERSATIONS, tokenizer, CHAT, max_length=512)
+
+    assert result.total_tokens.min == totals[0]
+    assert result.total_tokens.max == totals[-1]
+    assert result.total_tokens.mean == pytest.approx(sum(totals) / 4)
+    assert result.total_tokens.median == pytest.approx((totals[1] + totals[2]) / 2)
+    assert totals[2] <= result.total_tokens.p95 <= totals[3]
+
+
+def test_truncated_share(tokenizer):
+    totals = sorted(token_count(tokenizer, render_sample(tokenizer, c, CHAT).text) for c in CONVERSATIONS)
+    assert totals[0] < totals[1]
+
+    assert compute_statistics(CONVERSATIONS, tokenizer, CHAT, max_length=totals[0]).truncated_share == 0.75
+    assert compute_statistics(CONVERSATIONS, tokenizer, CHAT, max_length=totals[-1]).truncated_share == 0.0
+    assert compute_statistics(CONVERSATIONS, tokenizer, CHAT, max_length=1).truncated_share == 1.0
+
+
+def test_histograms_cover_every_sample(tokenizer):
+    result = compute_statistics(CONVERSATIONS, tokenizer, CHAT, max_length=512, bins=7)
+
+    for lengths in (result.prompt_tokens, result.answer_tokens, result.total_tokens):
+        assert sum(lengths.histogram.counts) == 4
+        assert len(lengths.histogram.counts) == 7
+        assert len(lengths.histogram.edges) == 8
+        assert lengths.histogram.edges[0] == lengths.min
+        assert lengths.histogram.edges[-1] == lengths.max
+    assert sum(result.turns_histogram.counts) == 4
+
+
+def test_masking_settings_decide_answer_tokens(tokenizer):
+    masked = compute_statistics(CONVERSATIONS, tokenizer, CHAT, max_length=512)
+    unmasked = compute_statistics(CONVERSATIONS, tokenizer, TemplateSettings(mask_prompt_labels=False), 512)
+    last_only = compute_statistics(CONVERSATIONS, tokenizer, TemplateSettings(only_last_answer=True), 512)
+
+    assert unmasked.prompt_tokens.max == 0
+    assert unmasked.answer_tokens == unmasked.total_tokens
+    assert unmasked.total_tokens == masked.total_tokens
+    assert last_only.total_tokens == masked.total_tokens
+    assert last_only.answer_tokens.max < masked.answer_tokens.max
+    assert last_only.prompt_tokens.max > masked.prompt_tokens.max
+
+
+def test_round_trip_through_json(tokenizer):
+    result = compute_statistics(CONVERSATIONS, tokenizer, CHAT, max_length=20)
+
+    data = json.loads(json.dumps(result.to_dict()))
+
+    assert DatasetStatistics.from_dict(data) == result
+    assert isinstance(data["total_tokens"]["histogram"]["counts"], list)
+    assert data["truncated_share"] == result.truncated_share
+
+
+def test_each_text_is_tokenized_once_in_one_call(tokenizer):
+    counting = CountingTokenizer(tokenizer)
+
+    compute_statistics(CONVERSATIONS, counting, CHAT, max_length=512)
+
+    assert len(counting.calls) == 1
+    assert counting.calls[0] == [render_sample(tokenizer, c, CHAT).text for c in CONVERSATIONS]
+
+
+def test_large_datasets_are_tokenized_in_chunks_without_repeats(tokenizer, monkeypatch):
+    expected = compute_statistics(CONVERSATIONS, tokenizer, CHAT, max_length=512)
+    monkeypatch.setattr(stats_module, "TOKENIZE_CHUNK", 3)
+    counting = CountingTokenizer(tokenizer)
+
+    result = compute_statistics(CONVERSATIONS, counting, CHAT, max_length=512)
+
+    assert [len(texts) for texts in counting.calls] == [3, 1]
+    assert [text for texts in counting.calls for text in texts] == [
+        render_sample(tokenizer, c, CHAT).text for c in CONVERSATIONS
+    ]
+    assert result == expected
+
+
+def test_refuses_empty_input_and_bad_arguments(tokenizer):
+    with pytest.raises(ValueError, match="no conversations"):
+        compute_statistics([], tokenizer, CHAT, max_length=512)
+    with pytest.raises(ValueError, match="positive"):
+        compute_statistics(CONVERSATIONS, tokenizer, CHAT, max_length=0)
