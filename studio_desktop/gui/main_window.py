@@ -41,6 +41,8 @@ class MainWindow(QMainWindow):
         self.datasets = QTableWidget(0, len(DATASET_COLUMNS))
         self.datasets.setHorizontalHeaderLabels(DATASET_COLUMNS)
         self.datasets.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.datasets.horizontalHeader().setStretchLastSection(True)
+        self.datasets.verticalHeader().hide()
         self.datasets.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.tabs.addTab(self.home, "Home")
         self.tabs.addTab(self.datasets, "Datasets")

@@ -28,6 +28,10 @@ _KIND_BY_SUFFIX = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "
 _KIND_BY_SUFFIX.update({".jsonl": "jsonl", ".ndjson": "jsonl"})
 _HF_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
 _DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_ASCII_LETTERS = re.compile(r"[A-Za-z]")
+_WESTERN_PUNCTUATION = frozenset("€‘’‚“”„–—…«»‹›°·•×÷¡¿£¥¢§©®™±µ¶\u00a0")
+_MAX_ACCENTED_SHARE = 0.3
 _SAMPLE_CHARS = 64 * 1024
 _BINARY_PROBE_BYTES = 1024
 _MAX_CONTROL_SHARE = 0.05
@@ -150,6 +154,9 @@ def _decode_legacy(raw: bytes, bad: int, file: Path) -> str:
 
     if not raw[:bad].isascii():
         raise _undecodable(raw, bad, file, "mixes UTF-8 with another encoding")
+    western = _decode_western(raw)
+    if western is not None:
+        return western
     start = raw.rfind(b"\n", 0, max(0, bad - _SAMPLE_CHARS // 2)) + 1
     end = raw.find(b"\n", bad + _SAMPLE_CHARS // 2)
     matches = from_bytes(raw[start : end if end >= 0 else len(raw)])
@@ -160,6 +167,24 @@ def _decode_legacy(raw: bytes, bad: int, file: Path) -> str:
         except (UnicodeDecodeError, LookupError):
             pass
     raise _undecodable(raw, bad, file, "is not valid UTF-8 and its encoding could not be detected")
+
+
+def _decode_western(raw: bytes) -> str | None:
+    """The text as Windows-1252 when that reads like Western European writing, else None.
+
+    Accented letters must be a minority of the letters and every other non-ASCII character common punctuation;
+    Cyrillic or Greek code pages decode as cp1252 too, but then nearly every letter is non-ASCII.
+    """
+    try:
+        text = raw.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    extra = _NON_ASCII.findall(text)
+    accented = sum(1 for char in extra if char.isalpha())
+    if accented + sum(1 for char in extra if char in _WESTERN_PUNCTUATION) != len(extra):
+        return None
+    ascii_letters = len(_ASCII_LETTERS.findall(text))
+    return text if accented <= _MAX_ACCENTED_SHARE * (accented + ascii_letters) else None
 
 
 def _undecodable(raw: bytes, offset: int, file: Path, problem: str) -> DataError:

@@ -170,7 +170,7 @@ def _chat_template_pieces(tokenizer: Any, conversation: Conversation) -> Iterato
             continue
         prompt = _apply_template(tokenizer, chat[:i], generation_prompt=True)
         full = _apply_template(tokenizer, chat[: i + 1], generation_prompt=False)
-        if False:
+        if not prompt.startswith(done) or not full.startswith(prompt):
             raise StudioError(
                 f"The backbone's chat template ({_name(tokenizer)}) cannot be used for training: rendering "
                 f"conversation '{conversation.conversation_id}' one turn at a time does not extend the text "

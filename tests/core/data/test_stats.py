@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -10,6 +11,7 @@ from studio_desktop.core.data import stats as stats_module
 from studio_desktop.core.data.conversations import Conversation, Message
 from studio_desktop.core.data.stats import DatasetStatistics, compute_statistics
 from studio_desktop.core.data.templates import TemplateSettings, render_sample
+from studio_desktop.core.errors import StudioError
 
 CHAT = TemplateSettings()
 MARKERS = TemplateSettings(use_chat_template=False)
@@ -169,15 +171,15 @@ def test_each_text_is_tokenized_once_in_one_call(tokenizer):
 
 def test_large_datasets_are_tokenized_in_chunks_without_repeats(tokenizer, monkeypatch):
     expected = compute_statistics(CONVERSATIONS, tokenizer, CHAT, max_length=512)
-    monkeypatch.setattr(stats_module, "TOKENIZE_CHUNK", 3)
+    texts = [render_sample(tokenizer, c, CHAT).text for c in CONVERSATIONS]
+    monkeypatch.setattr(stats_module, "TOKENIZE_CHUNK_CHARS", len(texts[0]) + len(texts[1]))
     counting = CountingTokenizer(tokenizer)
 
     result = compute_statistics(CONVERSATIONS, counting, CHAT, max_length=512)
 
-    assert [len(texts) for texts in counting.calls] == [3, 1]
-    assert [text for texts in counting.calls for text in texts] == [
-        render_sample(tokenizer, c, CHAT).text for c in CONVERSATIONS
-    ]
+    assert counting.calls[0] == texts[:2]
+    assert len(counting.calls) == 3
+    assert [text for call in counting.calls for text in call] == texts
     assert result == expected
 
 
@@ -186,3 +188,5 @@ def test_refuses_empty_input_and_bad_arguments(tokenizer):
         compute_statistics([], tokenizer, CHAT, max_length=512)
     with pytest.raises(ValueError, match="positive"):
         compute_statistics(CONVERSATIONS, tokenizer, CHAT, max_length=0)
+    with pytest.raises(StudioError, match="fast tokenizer"):
+        compute_statistics(CONVERSATIONS, SimpleNamespace(is_fast=False), CHAT, max_length=512)
