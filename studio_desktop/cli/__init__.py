@@ -7,7 +7,7 @@ import sys
 import traceback
 
 from studio_desktop import __version__
-from studio_desktop.cli import backbones, configs, datasets, setup
+from studio_desktop.cli import backbones, configs, datasets, experiments, setup
 from studio_desktop.core.errors import StudioError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.add_commands(commands)
     backbones.add_commands(commands)
     configs.add_commands(commands)
+    experiments.add_commands(commands)
     return parser
 
 

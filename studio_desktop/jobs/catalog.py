@@ -68,6 +68,18 @@ class DatasetRecord:
 
 
 @dataclass(frozen=True)
+class ExperimentRecord:
+    """One experiment; its status is derived from its folder, never stored."""
+
+    name: str
+    path: str
+    dataset: str | None
+    problem_type: str
+    backbone: str
+    created: str
+
+
+@dataclass(frozen=True)
 class BackboneRecord:
     """A backbone the user added by path or hub id."""
 
@@ -165,6 +177,57 @@ class Catalog:
             )
         with self.connect() as conn:
             conn.execute("DELETE FROM datasets WHERE name = ?", (name,))
+
+    def add_experiment(self, record: ExperimentRecord) -> None:
+        """Register an experiment; its name must be new."""
+        try:
+            with self.connect() as conn:
+                conn.execute(
+                    "INSERT INTO experiments VALUES "
+                    "(:name, :path, :dataset, :problem_type, :backbone, :created)",
+                    record.__dict__,
+                )
+        except sqlite3.IntegrityError:
+            raise CatalogError(
+                f"an experiment named {record.name!r} already exists; pick another name."
+            ) from None
+
+    def experiments(self) -> list[ExperimentRecord]:
+        """Every experiment, newest first."""
+        with self.connect() as conn:
+            rows = conn.execute("SELECT * FROM experiments ORDER BY created DESC, name").fetchall()
+        return [ExperimentRecord(**dict(row)) for row in rows]
+
+    def experiment(self, name: str) -> ExperimentRecord:
+        """One experiment by name."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT * FROM experiments WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise CatalogError(
+                f"no experiment named {name!r}; 'studio-desktop experiment list' shows the names."
+            )
+        return ExperimentRecord(**dict(row))
+
+    def has_experiment(self, name: str) -> bool:
+        with self.connect() as conn:
+            return conn.execute("SELECT 1 FROM experiments WHERE name = ?", (name,)).fetchone() is not None
+
+    def rename_experiment(self, old: str, new: str, new_path: str) -> None:
+        """Change an experiment's name and folder path."""
+        try:
+            with self.connect() as conn:
+                changed = conn.execute(
+                    "UPDATE experiments SET name = ?, path = ? WHERE name = ?", (new, new_path, old)
+                ).rowcount
+        except sqlite3.IntegrityError:
+            raise CatalogError(f"an experiment named {new!r} already exists.") from None
+        if changed == 0:
+            raise CatalogError(f"no experiment named {old!r}.")
+
+    def remove_experiment(self, name: str) -> None:
+        with self.connect() as conn:
+            if conn.execute("DELETE FROM experiments WHERE name = ?", (name,)).rowcount == 0:
+                raise CatalogError(f"no experiment named {name!r}.")
 
     def add_backbone(self, name: str, location: str) -> BackboneRecord:
         """Remember a backbone location under a name."""

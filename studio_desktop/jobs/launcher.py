@@ -1,7 +1,8 @@
-"""The command line that starts a child process of the app, from source or from a frozen bundle."""
+"""Starting child processes of the app (workers), from source or from a frozen bundle."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,3 +15,29 @@ def app_command(args: Sequence[str], workdir: Path | None = None) -> list[str]:
     if workdir is not None:
         command += ["--workdir", str(workdir)]
     return command + list(args)
+
+
+def worker_command(workdir: Path, experiment_dir: Path, resume: bool = False) -> list[str]:
+    """The command line of a training worker for an experiment folder."""
+    args = ["worker", "train", str(experiment_dir)]
+    return app_command([*args, "--resume"] if resume else args, workdir)
+
+
+def start_training_worker(workdir: Path, experiment_dir: Path, resume: bool = False) -> subprocess.Popen:
+    """Start a training worker in its own session (it outlives the caller).
+
+    Its output goes to ``worker.log`` in the experiment folder; the pid is recorded there too.
+    """
+    from studio_desktop.jobs.experiment import Experiment
+
+    experiment = Experiment(experiment_dir)
+    with experiment.log_path.open("ab") as log:
+        process = subprocess.Popen(
+            worker_command(workdir, experiment_dir, resume),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    experiment.record_worker(process.pid)
+    return process

@@ -1,0 +1,278 @@
+"""Conversations → token ids and labels for causal-LM training, a collator and a dataset for the trainer.
+
+Each conversation is rendered once (``render_sample``) and each rendered text is tokenized once, with
+character offsets, in batched calls. A token is trained (its label is its id) when its character span lies
+inside a trained span of the text; every other token has the label ``-100`` (no loss). A token that straddles
+the border of a trained span is therefore not trained.
+
+``TokenizedDataset`` subclasses ``torch.utils.data.Dataset``; the class is built on first access so that
+importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from studio_desktop.core.config_sections import DatasetSection
+from studio_desktop.core.data.conversations import Conversation
+from studio_desktop.core.data.stats import TOKENIZE_CHUNK_CHARS, _chunks
+from studio_desktop.core.data.templates import RenderedSample, TemplateSettings, render_prompt, render_sample
+from studio_desktop.core.errors import StudioError
+
+if TYPE_CHECKING:
+    import torch
+
+IGNORE_INDEX = -100
+
+
+def template_settings(dataset: DatasetSection) -> TemplateSettings:
+    """The template settings that ``dataset`` selects."""
+    return TemplateSettings(
+        use_chat_template=dataset.use_chat_template,
+        text_system_start=dataset.text_system_start,
+        text_prompt_start=dataset.text_prompt_start,
+        text_answer_separator=dataset.text_answer_separator,
+        add_eos_token_to_system=dataset.add_eos_token_to_system,
+        add_eos_token_to_prompt=dataset.add_eos_token_to_prompt,
+        add_eos_token_to_answer=dataset.add_eos_token_to_answer,
+        mask_prompt_labels=dataset.mask_prompt_labels,
+        only_last_answer=dataset.only_last_answer,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedSample:
+    """Token ids of one training sample and their labels (``-100`` where no loss is computed)."""
+
+    input_ids: tuple[int, ...]
+    labels: tuple[int, ...]
+
+    @property
+    def trained_tokens(self) -> int:
+        """Number of tokens that carry the loss."""
+        return sum(label != IGNORE_INDEX for label in self.labels)
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def encode_conversations(
+    tokenizer: Any, conversations: Sequence[Conversation], settings: TemplateSettings, max_length: int
+) -> list[EncodedSample]:
+    """Render, tokenize, label and truncate every conversation; one sample per conversation, in order.
+
+    ``tokenizer`` must be a fast (Rust-backed) tokenizer: token offsets are needed. Texts are tokenized
+    without added special tokens (the rendered text already holds them) in one batched call per
+    ``TOKENIZE_CHUNK_CHARS`` characters. Samples longer than ``max_length`` are truncated as
+    ``truncate_sample`` describes.
+    """
+    if max_length < 1:
+        raise ValueError("max_length must be positive")
+    if not getattr(tokenizer, "is_fast", False):
+        raise StudioError("Training data needs a fast tokenizer (one backed by the tokenizers library).")
+    rendered = [render_sample(tokenizer, conversation, settings) for conversation in conversations]
+    samples: list[EncodedSample] = []
+    for chunk in _chunks(rendered, TOKENIZE_CHUNK_CHARS) if rendered else ():
+        samples.extend(_encode_chunk(tokenizer, chunk, max_length))
+    return samples
+
+
+def _encode_chunk(tokenizer: Any, samples: Sequence[RenderedSample], max_length: int) -> list[EncodedSample]:
+    """Encode ``samples`` with one tokenizer call."""
+    encoding = tokenizer(
+        [sample.text for sample in samples],
+        add_special_tokens=False,
+        return_offsets_mapping=True,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )
+    ids_per_sample = encoding["input_ids"]
+    offsets = encoding["offset_mapping"]
+    trained = _trained_mask(samples, offsets)
+    encoded = []
+    position = 0
+    for sample, ids, sample_offsets in zip(samples, ids_per_sample, offsets, strict=True):
+        mask = trained[position : position + len(ids)]
+        position += len(ids)
+        ids_array = np.asarray(ids, dtype=np.int64)
+        labels = np.where(mask, ids_array, IGNORE_INDEX)
+        start = _final_answer_start(sample, sample_offsets, mask)
+        encoded.append(truncate_sample(ids_array.tolist(), labels.tolist(), start, max_length))
+    return encoded
+
+
+def _trained_mask(samples: Sequence[RenderedSample], offsets: Sequence[Sequence[Any]]) -> np.ndarray:
+    """For every token of every sample, in order: whether it lies inside a trained span of its text."""
+    n = len(samples)
+    lengths = np.fromiter(map(len, offsets), dtype=np.int64, count=n)
+    flat = np.fromiter(
+        chain.from_iterable(chain.from_iterable(offsets)), dtype=np.int64, count=2 * int(lengths.sum())
+    ).reshape(-1, 2)
+    # Place every text on one axis, one after the other, so that all spans form one sorted, disjoint list.
+    text_lengths = np.fromiter((len(sample.text) for sample in samples), dtype=np.int64, count=n)
+    text_base = np.cumsum(text_lengths) - text_lengths
+    token_base = np.repeat(text_base, lengths)
+    token_start = flat[:, 0] + token_base
+    token_end = flat[:, 1] + token_base
+    spans = np.array(
+        [
+            (offset + start, offset + end)
+            for offset, sample in zip(text_base.tolist(), samples, strict=True)
+            for start, end in sample.trained_char_spans
+        ],
+        dtype=np.int64,
+    ).reshape(-1, 2)
+    if not len(spans):
+        return np.zeros(len(flat), dtype=bool)
+    # The last span starting at or before a token's start is the only one that can contain the token.
+    candidate = np.searchsorted(spans[:, 0], token_start, side="right") - 1
+    return (candidate >= 0) & (token_end <= spans[np.maximum(candidate, 0), 1])
+
+
+def _final_answer_start(sample: RenderedSample, offsets: Sequence[Any], trained: np.ndarray) -> int:
+    """Index of the first token of the final answer: from the last trained segment to the end of the text.
+
+    That is the token count when nothing is trained. The final answer always begins at or before the last
+    trained token, so right-truncating it keeps a trained token.
+    """
+    position = len(sample.text)
+    answer_char = None
+    for segment in reversed(sample.segments):
+        position -= len(segment.text)
+        if segment.trained:
+            answer_char = position
+            break
+    trained_indices = np.flatnonzero(trained)
+    if answer_char is None or not len(trained_indices):
+        return len(offsets)
+    starts = np.fromiter((start for start, _ in offsets), dtype=np.int64, count=len(offsets))
+    first = int(np.searchsorted(starts, answer_char, side="left"))
+    return min(first, int(trained_indices[-1]))
+
+
+def truncate_sample(
+    input_ids: list[int], labels: list[int], answer_start: int, max_length: int
+) -> EncodedSample:
+    """Cut a sample to at most ``max_length`` tokens, as H2O LLM Studio does.
+
+    ``input_ids[:answer_start]`` is the prompt (system, earlier turns, the final question and its assistant
+    cue) and ``input_ids[answer_start:]`` the final answer. A sample that fits is kept whole. Otherwise the
+    prompt keeps at least ``min(len(prompt), max_length // 2)`` tokens; the final answer is right-truncated
+    (its beginning kept) to fill what remains; then the prompt is left-truncated (its most recent tokens
+    kept) to fill the rest. So the result keeps the first token of the final answer whenever there is one,
+    and a sample without an answer keeps its last ``max_length`` tokens.
+    """
+    if len(input_ids) <= max_length:
+        return EncodedSample(tuple(input_ids), tuple(labels))
+    prompt_length = answer_start
+    answer_length = len(input_ids) - answer_start
+    answer_keep = min(answer_length, max_length - min(prompt_length, max_length // 2))
+    prompt_keep = min(prompt_length, max_length - answer_keep)
+    window = slice(answer_start - prompt_keep, answer_start + answer_keep)
+    return EncodedSample(tuple(input_ids[window]), tuple(labels[window]))
+
+
+class DataCollator:
+    """Pads a batch to its longest sample, on the right, and returns ``torch.long`` tensors.
+
+    Padding: ``pad_token_id`` in ``input_ids``, ``-100`` in ``labels``, ``0`` in ``attention_mask``. With
+    ``pad_to_multiple_of``, the padded length is rounded up to a multiple of it.
+    """
+
+    def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None) -> None:
+        if pad_to_multiple_of is not None and pad_to_multiple_of < 1:
+            raise ValueError("pad_to_multiple_of must be positive")
+        self.pad_token_id = int(pad_token_id)
+        self.pad_to_multiple_of = pad_to_multiple_of
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer: Any, pad_to_multiple_of: int | None = None) -> DataCollator:
+        """A collator padding with the tokenizer's pad token, else its end-of-sequence token."""
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        if pad is None:
+            raise StudioError("The tokenizer defines neither a padding nor an end-of-sequence token.")
+        return cls(pad, pad_to_multiple_of)
+
+    def __call__(
+        self, features: Sequence[EncodedSample | Mapping[str, Sequence[int]]]
+    ) -> dict[str, torch.Tensor]:
+        import torch
+
+        if not features:
+            raise ValueError("cannot collate an empty batch")
+        pairs = [_ids_and_labels(feature) for feature in features]
+        length = max(len(ids) for ids, _ in pairs)
+        if self.pad_to_multiple_of:
+            length = -(-length // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        input_ids = torch.full((len(pairs), length), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(pairs), length), IGNORE_INDEX, dtype=torch.long)
+        attention_mask = torch.zeros((len(pairs), length), dtype=torch.long)
+        for row, (ids, row_labels) in enumerate(pairs):
+            if len(ids) != len(row_labels):
+                raise ValueError("input_ids and labels of a sample differ in length")
+            input_ids[row, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
+            labels[row, : len(ids)] = torch.as_tensor(row_labels, dtype=torch.long)
+            attention_mask[row, : len(ids)] = 1
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+def _ids_and_labels(
+    feature: EncodedSample | Mapping[str, Sequence[int]],
+) -> tuple[Sequence[int], Sequence[int]]:
+    if isinstance(feature, EncodedSample):
+        return feature.input_ids, feature.labels
+    return feature["input_ids"], feature["labels"]
+
+
+class _EncodedSamples:
+    """A map-style dataset of encoded samples: items are ``{"input_ids": list, "labels": list}``."""
+
+    def __init__(self, samples: Sequence[EncodedSample]) -> None:
+        self.samples = list(samples)
+        self.lengths = [len(sample) for sample in self.samples]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict[str, list[int]]:
+        sample = self.samples[index]
+        return {"input_ids": list(sample.input_ids), "labels": list(sample.labels)}
+
+
+if TYPE_CHECKING:
+    TokenizedDataset = _EncodedSamples
+else:
+
+    def __getattr__(name: str) -> Any:
+        """Build ``TokenizedDataset`` (a ``torch.utils.data.Dataset``) on first access."""
+        if name != "TokenizedDataset":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from torch.utils.data import Dataset
+
+        cls = type(
+            "TokenizedDataset",
+            (_EncodedSamples, Dataset),
+            {"__module__": __name__, "__qualname__": "TokenizedDataset", "__doc__": _EncodedSamples.__doc__},
+        )
+        globals()["TokenizedDataset"] = cls
+        return cls
+
+
+def generation_prompts(
+    tokenizer: Any, conversations: Sequence[Conversation], settings: TemplateSettings
+) -> list[str]:
+    """For each conversation, the text the model continues to produce its final answer."""
+    return [
+        render_prompt(tokenizer, conversation.system, conversation.prompt_messages, settings)
+        for conversation in conversations
+    ]
+
+
+def reference_answers(conversations: Sequence[Conversation]) -> list[str]:
+    """For each conversation, its final answer: what a generated answer is compared with."""
+    return [conversation.answer for conversation in conversations]

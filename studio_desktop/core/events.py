@@ -1,0 +1,182 @@
+"""The wire protocol between a worker and its followers: typed events as JSON lines.
+
+The worker is the only writer of an experiment's ``events.jsonl``; each line is one event, flushed as written.
+Readers parse line by line and skip a trailing partial line (a line being written).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, ClassVar, Literal
+
+PROTOCOL_VERSION = 1
+FailureClass = Literal["out-of-memory", "data", "model", "config", "interrupted", "internal"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every event; ``time`` is seconds since the epoch."""
+
+    KIND: ClassVar[str] = ""
+    time: float = field(default_factory=time.time, kw_only=True)
+
+    def to_json(self) -> str:
+        """One JSON line (without the newline)."""
+        data = {"kind": self.KIND, "v": PROTOCOL_VERSION, **dataclasses.asdict(self)}
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True)
+class Started(Event):
+    """Training began: what runs and on what."""
+
+    KIND = "started"
+    pid: int
+    backbone: str
+    device: str
+    trainable_params: int
+    total_params: int
+    train_samples: int
+    validation_samples: int
+    total_steps: int
+    seed: int
+    resumed_from_step: int = 0
+
+
+@dataclass(frozen=True)
+class Progress(Event):
+    """Where training is; ``eta_seconds`` is None until it can be estimated."""
+
+    KIND = "progress"
+    step: int
+    total_steps: int
+    epoch: float
+    samples: int
+    tokens: int
+    tokens_per_second: float
+    eta_seconds: float | None
+
+
+@dataclass(frozen=True)
+class Metric(Event):
+    """Named values at a step, e.g. ``{"train/loss": 1.2, "lr": 1e-4}`` or ``{"val/perplexity": 8.1}``."""
+
+    KIND = "metric"
+    step: int
+    epoch: float
+    tokens: int
+    values: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Checkpoint(Event):
+    """A checkpoint was written completely."""
+
+    KIND = "checkpoint"
+    step: int
+    path: str
+    best: bool = False
+
+
+@dataclass(frozen=True)
+class Log(Event):
+    """A message for the user's log view."""
+
+    KIND = "log"
+    level: Literal["debug", "info", "warning", "error"]
+    message: str
+
+
+@dataclass(frozen=True)
+class Finished(Event):
+    """The run ended normally (``status`` finished) or after a stop request (``status`` stopped)."""
+
+    KIND = "finished"
+    status: Literal["finished", "stopped"]
+    step: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Failed(Event):
+    """The run ended with an error; ``message`` says what the user can do."""
+
+    KIND = "failed"
+    failure: FailureClass
+    message: str
+    details: str = ""
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.KIND: cls for cls in (Started, Progress, Metric, Checkpoint, Log, Finished, Failed)
+}
+FINAL_KINDS = frozenset({"finished", "failed"})
+
+
+def parse_event(line: str) -> Event | None:
+    """The event of one JSON line; None for a line of an unknown kind or a newer protocol."""
+    data: dict[str, Any] = json.loads(line)
+    cls = EVENT_TYPES.get(data.pop("kind", ""))
+    if cls is None or data.pop("v", PROTOCOL_VERSION) > PROTOCOL_VERSION:
+        return None
+    known = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{key: value for key, value in data.items() if key in known})
+
+
+DURABLE_KINDS = frozenset({"started", "checkpoint", "finished", "failed"})
+
+
+class EventWriter:
+    """Appends events to a file, one flushed line each; milestones are also synced to disk."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: IO[str] = path.open("a", encoding="utf-8")
+
+    def write(self, event: Event) -> None:
+        self._handle.write(event.to_json() + "\n")
+        self._handle.flush()
+        if event.KIND in DURABLE_KINDS:
+            os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class EventReader:
+    """Reads the events appended since the last call (tails the file by byte offset)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def read_new(self) -> list[Event]:
+        """Complete lines written since the last call; a partial last line waits for the next call."""
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                chunk = handle.read()
+        except FileNotFoundError:
+            return []
+        end = chunk.rfind(b"\n") + 1
+        self.offset += end
+        events = []
+        for raw in chunk[:end].splitlines():
+            if raw.strip():
+                try:
+                    event = parse_event(raw.decode("utf-8"))
+                except (ValueError, TypeError):
+                    continue
+                if event is not None:
+                    events.append(event)
+        return events
+
+
+def read_events(path: Path) -> list[Event]:
+    """Every complete event in a file."""
+    return EventReader(path).read_new()

@@ -1,0 +1,1 @@
+"""Training on top of transformers' Trainer: config mapping, optimizer and schedule, events."""

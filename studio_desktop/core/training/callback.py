@@ -1,0 +1,109 @@
+"""Turns Trainer callbacks into events and honours stop requests."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from studio_desktop.core.events import Checkpoint, Event, Metric, Progress, Started
+
+METRIC_NAMES = {"loss": "train/loss", "learning_rate": "lr", "grad_norm": "grad_norm"}
+SKIPPED_LOG_KEYS = {"epoch", "total_flos", "num_input_tokens_seen", "step"}
+
+
+def metric_name(key: str) -> str | None:
+    """Event name of a Trainer log key: ``loss`` → ``train/loss``, ``eval_loss`` → ``val/loss``."""
+    if key in METRIC_NAMES:
+        return METRIC_NAMES[key]
+    if key.startswith("eval_"):
+        name = key[len("eval_") :]
+        if name.endswith(("_runtime", "_per_second")) or name in {
+            "runtime",
+            "samples_per_second",
+            "steps_per_second",
+        }:
+            return None
+        return f"val/{name}"
+    if key.startswith("train_") or key in SKIPPED_LOG_KEYS:
+        return None
+    return None
+
+
+class EventCallback(TrainerCallback):
+    """Writes progress, metric and checkpoint events; stops training (with a checkpoint) when asked to."""
+
+    def __init__(
+        self,
+        emit: Callable[[Event], None],
+        should_stop: Callable[[], bool],
+        started: dict[str, Any],
+        samples_per_step: int,
+        save_on_stop: bool,
+    ) -> None:
+        self.emit = emit
+        self.should_stop = should_stop
+        self.started = started
+        self.samples_per_step = samples_per_step
+        self.save_on_stop = save_on_stop
+        self.stopped = False
+        self._clock: tuple[float, int, int] | None = None
+        self._rate = 0.0
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.emit(Started(total_steps=state.max_steps, resumed_from_step=state.global_step, **self.started))
+        self._clock = (time.monotonic(), state.global_step, state.num_input_tokens_seen)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.emit(self._progress(state))
+        if self.should_stop():
+            self.stopped = True
+            control.should_training_stop = True
+            control.should_save = self.save_on_stop
+
+    def _progress(self, state: Any) -> Progress:
+        now = time.monotonic()
+        start_time, start_step, start_tokens = self._clock or (now, state.global_step, 0)
+        elapsed = max(now - start_time, 1e-9)
+        steps_done = state.global_step - start_step
+        tokens = int(state.num_input_tokens_seen)
+        rate = (tokens - start_tokens) / elapsed
+        eta = (state.max_steps - state.global_step) * elapsed / steps_done if steps_done > 0 else None
+        return Progress(
+            step=state.global_step,
+            total_steps=state.max_steps,
+            epoch=float(state.epoch or 0.0),
+            samples=state.global_step * self.samples_per_step,
+            tokens=tokens,
+            tokens_per_second=round(rate, 2),
+            eta_seconds=round(eta, 1) if eta is not None else None,
+        )
+
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        values = {}
+        for key, value in (logs or {}).items():
+            name = metric_name(key)
+            if name is not None and isinstance(value, (int, float)) and math.isfinite(value):
+                values[name] = float(value)
+        if "val/loss" in values:
+            values["val/perplexity"] = math.exp(min(values["val/loss"], 50.0))
+        if values:
+            self.emit(
+                Metric(
+                    step=state.global_step,
+                    epoch=float(state.epoch or 0.0),
+                    tokens=int(state.num_input_tokens_seen),
+                    values=values,
+                )
+            )
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        best = state.best_model_checkpoint is not None and Path(state.best_model_checkpoint).name == path.name
+        self.emit(Checkpoint(step=state.global_step, path=str(path), best=best))

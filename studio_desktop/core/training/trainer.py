@@ -1,0 +1,163 @@
+"""The Trainer subclass and the mapping from the config to TrainingArguments."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from transformers import Trainer, TrainingArguments
+
+from studio_desktop.core.config import ExperimentConfig
+from studio_desktop.core.events import Event, Log
+from studio_desktop.core.training.optim import create_optimizer, create_scheduler
+
+BEST_METRIC = {
+    "Perplexity": ("eval_loss", False),
+    "BLEU": ("eval_bleu", True),
+    "ROUGE-L": ("eval_rouge_l", True),
+}
+
+
+@dataclass(frozen=True)
+class GenerationSet:
+    """Validation prompts and reference answers for generation metrics."""
+
+    prompts: list[str]
+    references: list[str]
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """How many optimizer steps an epoch has and when to evaluate and save."""
+
+    steps_per_epoch: int
+    total_steps: int
+    eval_steps: int
+
+
+def plan_steps(cfg: ExperimentConfig, train_samples: int, drop_last: bool) -> StepPlan:
+    """Steps per epoch, total steps and the evaluation interval from the config."""
+    batch = cfg.training.batch_size
+    batches = train_samples // batch if drop_last else math.ceil(train_samples / batch)
+    steps_per_epoch = max(1, math.ceil(batches / cfg.training.grad_accumulation))
+    eval_steps = max(1, round(cfg.training.evaluation_epochs * steps_per_epoch))
+    return StepPlan(steps_per_epoch, steps_per_epoch * cfg.training.epochs, eval_steps)
+
+
+def mixed_precision_flags(cfg: ExperimentConfig, device: str) -> tuple[bool, bool, str | None]:
+    """(bf16, fp16, note): autocast settings; a note explains when a request cannot be honoured."""
+    env, arch = cfg.environment, cfg.architecture
+    if not env.mixed_precision:
+        return False, False, None
+    if not cfg.training.lora and arch.backbone_dtype != "float32":
+        return (
+            False,
+            False,
+            "mixed precision is off: full fine-tuning of non-float32 weights runs in their dtype",
+        )
+    if env.mixed_precision_dtype == "float16":
+        if device == "cpu":
+            return True, False, "float16 mixed precision needs a GPU; bfloat16 autocast is used on the CPU"
+        return False, True, None
+    return True, False, None
+
+
+def build_arguments(
+    cfg: ExperimentConfig,
+    output_dir: Path,
+    plan: StepPlan,
+    *,
+    device: str,
+    seed: int,
+    drop_last: bool,
+    has_eval: bool,
+) -> tuple[TrainingArguments, str | None]:
+    """TrainingArguments for the run, plus a note for the log when a setting was adapted."""
+    training, prediction = cfg.training, cfg.prediction
+    bf16, fp16, note = mixed_precision_flags(cfg, device)
+    metric, greater = BEST_METRIC.get(prediction.metric, ("eval_loss", False))
+    policy = training.save_checkpoint
+    save = policy != "disable"
+    args = TrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=training.batch_size,
+        per_device_eval_batch_size=prediction.batch_size_inference or training.batch_size,
+        gradient_accumulation_steps=training.grad_accumulation,
+        num_train_epochs=training.epochs,
+        max_grad_norm=training.gradient_clip,
+        logging_steps=1,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=plan.eval_steps,
+        save_strategy="steps" if save else "no",
+        save_steps=plan.eval_steps,
+        save_total_limit={"last": 1, "best": 2}.get(policy),
+        load_best_model_at_end=policy == "best" and has_eval,
+        metric_for_best_model=metric if has_eval else None,
+        greater_is_better=greater if has_eval else None,
+        seed=seed,
+        data_seed=seed,
+        bf16=bf16,
+        fp16=fp16,
+        use_cpu=device == "cpu",
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=cfg.environment.number_of_workers,
+        dataloader_drop_last=drop_last,
+        remove_unused_columns=False,
+        include_num_input_tokens_seen="non_padding",
+        neftune_noise_alpha=cfg.augmentation.neftune_noise_alpha or None,
+        eval_on_start=training.evaluate_before_training and has_eval,
+    )
+    return args, note
+
+
+class StudioTrainer(Trainer):
+    """Trainer with the config's optimizer and schedule and generation metrics at every evaluation."""
+
+    def __init__(
+        self,
+        *args: Any,
+        studio_cfg: ExperimentConfig,
+        plan: StepPlan,
+        generation: GenerationSet | None,
+        on_generation: Callable[[list[str]], dict[str, float]] | None,
+        emit: Callable[[Event], None],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.studio_cfg = studio_cfg
+        self.plan = plan
+        self.generation = generation
+        self.on_generation = on_generation
+        self.emit = emit
+        self.last_eval_step = -1
+
+    def create_optimizer(self, model: Any = None) -> Any:
+        if self.optimizer is None:
+            self.optimizer = create_optimizer(model or self.model, self.studio_cfg)
+        return self.optimizer
+
+    def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
+        if self.lr_scheduler is None:
+            self.lr_scheduler = create_scheduler(
+                optimizer or self.optimizer, self.studio_cfg, num_training_steps, self.plan.steps_per_epoch
+            )
+        return self.lr_scheduler
+
+    def evaluate(
+        self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval"
+    ) -> dict:
+        """Validation loss, then generated answers scored by ``on_generation`` (logged as ``eval_*``)."""
+        metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        self.last_eval_step = self.state.global_step
+        if self.generation is None or self.on_generation is None or not self.generation.prompts:
+            return metrics
+        self.emit(Log(level="info", message=f"Generating {len(self.generation.prompts)} validation answers"))
+        scores = self.on_generation(self.generation.prompts)
+        prefixed = {f"{metric_key_prefix}_{key}": value for key, value in scores.items()}
+        self.log(prefixed)
+        metrics.update(prefixed)
+        return metrics

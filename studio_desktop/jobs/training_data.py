@@ -1,0 +1,84 @@
+"""The conversations an experiment trains and validates on, from an imported dataset or a data file."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from studio_desktop.core.config import ExperimentConfig
+from studio_desktop.core.data.conversations import Conversation
+from studio_desktop.core.data.split import split_train_validation
+from studio_desktop.core.data.store import read_conversations
+from studio_desktop.core.errors import ConfigError
+from studio_desktop.jobs.catalog import Catalog
+from studio_desktop.jobs.dataset_import import read_conversations_from
+from studio_desktop.jobs.datasets import load_meta, split_files
+
+SAMPLE_SEED = 7331
+
+
+def mapping_overrides(cfg: ExperimentConfig) -> dict[str, object]:
+    """Column mapping fields set in the config's dataset section (empty ones are detected)."""
+    dataset = cfg.dataset
+    overrides: dict[str, object] = {}
+    if dataset.prompt_column:
+        overrides["prompt_columns"] = list(dataset.prompt_column)
+    if dataset.answer_column:
+        overrides["answer_column"] = dataset.answer_column[0]
+    for field in ("system_column", "id_column", "parent_id_column", "rejected_answer_column"):
+        if getattr(dataset, field):
+            overrides[field] = getattr(dataset, field)
+    if dataset.prompt_column:
+        overrides["prompt_column_separator"] = dataset.prompt_column_separator
+    return overrides
+
+
+def _from_source(name: str, catalog: Catalog, cfg: ExperimentConfig, what: str) -> list[Conversation]:
+    """Every conversation of a catalogue dataset (both splits) or of a data file."""
+    if catalog.has_dataset(name):
+        files = split_files(catalog.dataset(name))
+        return read_conversations(files["train"]) + read_conversations(files["validation"])
+    path = Path(name).expanduser()
+    if not path.exists():
+        raise ConfigError(
+            f"{what} = {name!r} is neither an imported dataset nor an existing file; "
+            "'studio-desktop dataset list' shows the datasets."
+        )
+    return read_conversations_from(path, mapping_overrides(cfg))[2]
+
+
+def sample_conversations(conversations: list[Conversation], fraction: float) -> list[Conversation]:
+    """A share of whole conversation trees (fixed seed, at least one tree)."""
+    if fraction >= 1.0:
+        return conversations
+    trees = sorted({c.tree_id for c in conversations})
+    keep = set(random.Random(SAMPLE_SEED).sample(trees, max(1, round(len(trees) * fraction))))
+    return [c for c in conversations if c.tree_id in keep]
+
+
+def load_training_conversations(
+    cfg: ExperimentConfig, catalog: Catalog
+) -> tuple[list[Conversation], list[Conversation]]:
+    """Train and validation conversations as the config asks (split, custom file, sampling)."""
+    dataset = cfg.dataset
+    if not dataset.train_dataframe:
+        raise ConfigError("dataset.train_dataframe is empty: name an imported dataset or a data file.")
+    if dataset.validation_strategy == "custom":
+        train = _from_source(dataset.train_dataframe, catalog, cfg, "dataset.train_dataframe")
+        validation = _from_source(dataset.validation_dataframe, catalog, cfg, "dataset.validation_dataframe")
+    elif catalog.has_dataset(dataset.train_dataframe):
+        record = catalog.dataset(dataset.train_dataframe)
+        files = split_files(record)
+        train, validation = read_conversations(files["train"]), read_conversations(files["validation"])
+        if load_meta(record).get("validation") != dataset.validation_size:
+            train, validation = split_train_validation(train + validation, dataset.validation_size)
+    else:
+        conversations = _from_source(dataset.train_dataframe, catalog, cfg, "dataset.train_dataframe")
+        train, validation = split_train_validation(conversations, dataset.validation_size)
+    if "Train" in dataset.data_sample_choice:
+        train = sample_conversations(train, dataset.data_sample)
+    if "Validation" in dataset.data_sample_choice:
+        validation = sample_conversations(validation, dataset.data_sample)
+    if cfg.training.train_validation_data:
+        train = train + validation
+    return train, validation

@@ -1,0 +1,108 @@
+"""The training worker: runs in its own process, writes events, exits 0 finished, 1 failed, 2 stopped."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import traceback
+from pathlib import Path
+from typing import Any
+
+from studio_desktop.core.config import CAUSAL_LM
+from studio_desktop.core.errors import BackboneError, ConfigError, DataError, StudioError
+from studio_desktop.core.events import EventWriter, Failed, Log
+from studio_desktop.jobs.catalog import Catalog
+from studio_desktop.jobs.experiment import Experiment
+from studio_desktop.jobs.workdir import open_workdir
+
+EXIT_FINISHED, EXIT_FAILED, EXIT_STOPPED = 0, 1, 2
+OOM_HINT = (
+    "Out of memory. Lower training.batch_size or tokenizer.max_length, enable "
+    "architecture.gradient_checkpointing, or use architecture.backbone_dtype int4 (QLoRA)."
+)
+
+
+class StopSignal:
+    """True once SIGTERM arrived or a stop request file appeared."""
+
+    def __init__(self, experiment: Experiment) -> None:
+        self.experiment = experiment
+        self.received = False
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, _signum: int, _frame: Any) -> None:
+        self.received = True
+
+    def __call__(self) -> bool:
+        return self.received or self.experiment.stop_requested()
+
+
+def classify_failure(error: BaseException) -> Failed:
+    """A failed event a user can act on."""
+    text = str(error)
+    if type(error).__name__ == "OutOfMemoryError" or "out of memory" in text.lower():
+        return Failed(failure="out-of-memory", message=OOM_HINT, details=text)
+    for cls, failure in ((DataError, "data"), (ConfigError, "config"), (BackboneError, "model")):
+        if isinstance(error, cls):
+            return Failed(failure=failure, message=text)
+    if isinstance(error, StudioError):
+        return Failed(failure="config", message=text)
+    if isinstance(error, KeyboardInterrupt):
+        return Failed(failure="interrupted", message="Training was interrupted.")
+    return Failed(
+        failure="internal",
+        message=f"Unexpected {type(error).__name__}: {text}",
+        details=traceback.format_exc(),
+    )
+
+
+def run_training(workdir_root: Path, experiment_dir: Path, resume: bool = False) -> int:
+    """Train the experiment in ``experiment_dir``; every outcome ends with a final event."""
+    worker_environment()
+    experiment = Experiment(experiment_dir)
+    writer = EventWriter(experiment.events_path)
+    stop = StopSignal(experiment)
+    try:
+        status = _train(workdir_root, experiment, writer.write, stop, resume)
+    except BaseException as error:  # every failure becomes an event
+        writer.write(classify_failure(error))
+        writer.close()
+        return EXIT_FAILED
+    writer.close()
+    return EXIT_STOPPED if status == "stopped" else EXIT_FINISHED
+
+
+def _train(workdir_root: Path, experiment: Experiment, emit: Any, stop: StopSignal, resume: bool) -> str:
+    from studio_desktop.worker.session import TrainingSession
+
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    cfg = experiment.config()
+    if cfg.problem_type != CAUSAL_LM:
+        raise ConfigError(f"problem_type {cfg.problem_type} cannot be trained yet; use {CAUSAL_LM}.")
+    workdir = open_workdir(workdir_root)
+    catalog = Catalog(workdir.catalog_path)
+    seed = cfg.environment.seed if cfg.environment.seed >= 0 else random.randint(0, 2**31 - 1)
+    checkpoint = experiment.latest_checkpoint() if resume else None
+    if resume and checkpoint is None:
+        emit(Log(level="warning", message="No checkpoint found: training starts from the beginning."))
+    session = TrainingSession(
+        cfg=cfg,
+        experiment=experiment,
+        workdir=workdir,
+        catalog=catalog,
+        emit=emit,
+        should_stop=stop,
+        seed=seed,
+    )
+    return session.run(checkpoint)
+
+
+def worker_environment() -> None:
+    """Quiet, offline-friendly defaults for the worker process."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()

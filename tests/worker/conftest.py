@@ -1,0 +1,72 @@
+"""Fixtures for training runs on the tiny model: a workdir with an imported dataset and a config factory."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from studio_desktop.core.config import ExperimentConfig, default_config
+from studio_desktop.jobs.catalog import Catalog
+from studio_desktop.jobs.dataset_import import ImportRequest, import_dataset
+from studio_desktop.jobs.workdir import Workdir, open_workdir
+
+FACTS = [
+    ("What colour is the sky?", "The sky is blue."),
+    ("What do cows drink?", "Cows drink water."),
+    ("Who trains the model?", "Studio Desktop trains the model."),
+    ("What is the rank?", "The rank is eight."),
+    ("Where is the data?", "The data is in the working directory."),
+    ("What does export make?", "Export makes a merged folder."),
+    ("Which tab shows curves?", "The Experiments tab shows curves."),
+    ("What runs offline?", "Everything runs offline."),
+    ("How many epochs?", "Two epochs are enough."),
+    ("What is LoRA?", "LoRA trains small adapters."),
+]
+
+
+@pytest.fixture
+def trained_workdir(workdir: Path, tiny_model_dir: Path) -> tuple[Workdir, Catalog]:
+    """A working directory with the ``facts`` dataset (10 questions, 2 held out) imported."""
+    wd = open_workdir()
+    catalog = Catalog(wd.catalog_path)
+    source = workdir.parent / "facts.csv"
+    with source.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["prompt", "answer"])
+        writer.writerows(FACTS)
+    import_dataset(
+        wd,
+        catalog,
+        ImportRequest(source=source, name="facts", backbone=str(tiny_model_dir), validation_size=0.2),
+    )
+    return wd, catalog
+
+
+@pytest.fixture
+def make_config(tiny_model_dir: Path) -> Callable[..., ExperimentConfig]:
+    """A small, fast config on the tiny model; keyword overrides name ``section__field``."""
+
+    def make(name: str, **overrides: object) -> ExperimentConfig:
+        values = {
+            "experiment_name": name,
+            "llm_backbone": str(tiny_model_dir),
+            "dataset.train_dataframe": "facts",
+            "dataset.validation_size": 0.2,
+            "tokenizer.max_length": 64,
+            "architecture.backbone_dtype": "float32",
+            "architecture.gradient_checkpointing": False,
+            "training.batch_size": 2,
+            "training.epochs": 2,
+            "training.learning_rate": 0.005,
+            "training.lora_dropout": 0.0,
+            "prediction.max_length_inference": 8,
+            "environment.seed": 1234,
+            "environment.mixed_precision": False,
+        }
+        values.update({key.replace("__", "."): value for key, value in overrides.items()})
+        return default_config().replace(values)
+
+    return make

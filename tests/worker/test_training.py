@@ -1,0 +1,216 @@
+"""Training runs on the tiny model: events, checkpoints, predictions, learning, resume, stop, dtypes."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from studio_desktop.core.events import Checkpoint, Failed, Finished, Metric, Progress, Started
+from studio_desktop.jobs.experiment import Experiment, create_experiment
+from studio_desktop.jobs.launcher import start_training_worker
+from studio_desktop.worker.train import EXIT_FAILED, EXIT_FINISHED, EXIT_STOPPED, run_training
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def train_losses(experiment: Experiment) -> dict[int, float]:
+    return {
+        e.step: e.values["train/loss"]
+        for e in experiment.events()
+        if isinstance(e, Metric) and "train/loss" in e.values
+    }
+
+
+def run_in_process(wd, experiment: Experiment, resume: bool = False) -> int:
+    return run_training(wd.root, experiment.path, resume=resume)
+
+
+def test_a_run_writes_events_checkpoints_model_and_predictions(trained_workdir, make_config) -> None:
+    wd, catalog = trained_workdir
+    experiment = create_experiment(wd, catalog, make_config("full-run", training__evaluation_epochs=0.5))
+    assert run_in_process(wd, experiment) == EXIT_FINISHED
+    events = experiment.events()
+    kinds = [e.KIND for e in events]
+    assert kinds.count("started") == 1 and kinds[-1] == "finished"
+    started = next(e for e in events if isinstance(e, Started))
+    assert started.train_samples == 8 and started.validation_samples == 2 and started.total_steps == 8
+    assert 0 < started.trainable_params < started.total_params
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert [p.step for p in progress] == list(range(1, 9))
+    assert progress[-1].tokens > 0 and progress[-1].samples == 16
+    val_steps = sorted({e.step for e in events if isinstance(e, Metric) and "val/loss" in e.values})
+    assert val_steps == [2, 4, 6, 8]
+    assert any(isinstance(e, Metric) and "val/bleu" in e.values and "val/rouge_l" in e.values for e in events)
+    checkpoints = [e for e in events if isinstance(e, Checkpoint)]
+    assert checkpoints and Path(checkpoints[-1].path).is_dir()
+    assert [p.name for p in experiment.checkpoints_dir.iterdir()] == ["checkpoint-8"]  # save policy "last"
+    assert (experiment.model_dir / "adapter_config.json").exists()
+    table = pd.read_csv(experiment.predictions_path)
+    assert (
+        list(table.columns[:5]) == ["prompt", "target", "prediction", "bleu", "rouge_l"] and len(table) == 2
+    )
+    final = events[-1]
+    assert isinstance(final, Finished) and final.status == "finished" and "val/perplexity" in final.metrics
+    assert experiment.status() == "finished"
+
+
+def test_loss_falls_on_a_memorisable_set(trained_workdir, make_config) -> None:
+    wd, catalog = trained_workdir
+    cfg = make_config(
+        "memorise",
+        training__epochs=15,
+        training__lora=False,
+        training__learning_rate=0.003,
+        training__save_checkpoint="disable",
+        training__evaluation_epochs=1.0,
+    )
+    experiment = create_experiment(wd, catalog, cfg)
+    assert run_in_process(wd, experiment) == EXIT_FINISHED
+    losses = list(train_losses(experiment).values())
+    assert sum(losses[-4:]) / 4 < 0.5 * sum(losses[:4]) / 4
+    val = [
+        e.values["val/loss"] for e in experiment.events() if isinstance(e, Metric) and "val/loss" in e.values
+    ]
+    assert len(val) == 15
+
+
+def test_evaluation_only(trained_workdir, make_config) -> None:
+    wd, catalog = trained_workdir
+    experiment = create_experiment(wd, catalog, make_config("eval-only", training__epochs=0))
+    assert run_in_process(wd, experiment) == EXIT_FINISHED
+    final = experiment.events()[-1]
+    assert isinstance(final, Finished) and final.step == 0
+    assert {"val/loss", "val/perplexity", "val/bleu"} <= set(final.metrics)
+    assert not experiment.checkpoints_dir.exists() or not any(experiment.checkpoints_dir.iterdir())
+
+
+def test_a_bad_dataset_is_a_failed_event(trained_workdir, make_config) -> None:
+    wd, catalog = trained_workdir
+    experiment = create_experiment(wd, catalog, make_config("no-data", dataset__train_dataframe="missing"))
+    assert run_in_process(wd, experiment) == EXIT_FAILED
+    final = experiment.events()[-1]
+    assert isinstance(final, Failed) and final.failure == "config"
+    assert "dataset.train_dataframe = 'missing'" in final.message
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "int8", "int4"])
+def test_backbone_dtypes_train_on_cpu(trained_workdir, make_config, dtype: str) -> None:
+    wd, catalog = trained_workdir
+    cfg = make_config(
+        f"dtype-{dtype}",
+        architecture__backbone_dtype=dtype,
+        training__epochs=1,
+        training__save_checkpoint="disable",
+    )
+    experiment = create_experiment(wd, catalog, cfg)
+    assert run_in_process(wd, experiment) == EXIT_FINISHED, experiment.events()[-1]
+    assert all(math.isfinite(loss) for loss in train_losses(experiment).values())
+
+
+def test_full_fine_tuning_with_gradient_checkpointing(trained_workdir, make_config) -> None:
+    wd, catalog = trained_workdir
+    cfg = make_config(
+        "full", training__lora=False, architecture__gradient_checkpointing=True, training__epochs=1
+    )
+    experiment = create_experiment(wd, catalog, cfg)
+    assert run_in_process(wd, experiment) == EXIT_FINISHED
+    started = next(e for e in experiment.events() if isinstance(e, Started))
+    assert started.trainable_params == started.total_params
+    assert (experiment.model_dir / "config.json").exists()
+
+
+def wait_for(predicate, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_stop_then_resume_continues_the_same_curve(trained_workdir, make_config) -> None:
+    wd, catalog = trained_workdir
+    config = {"training__epochs": 4, "training__evaluation_epochs": 0.25, "training__lora_dropout": 0.1}
+    reference = create_experiment(wd, catalog, make_config("straight", **config))
+    assert run_in_process(wd, reference) == EXIT_FINISHED
+    expected = train_losses(reference)
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    interrupted = create_experiment(wd, catalog, make_config("interrupted", **config))
+    os.environ["PYTHONPATH"] = env["PYTHONPATH"]
+    process = start_training_worker(wd.root, interrupted.path)
+    wait_for(lambda: any(isinstance(e, Progress) and e.step >= 5 for e in interrupted.events()))
+    interrupted.request_stop()
+    assert process.wait(timeout=120) == EXIT_STOPPED
+    stopped = interrupted.events()[-1]
+    assert isinstance(stopped, Finished) and stopped.status == "stopped"
+    assert interrupted.status() == "stopped"
+    assert interrupted.latest_checkpoint() is not None
+    stop_step = stopped.step
+    assert stop_step < max(expected)
+
+    interrupted.stop_path.unlink()
+    resumed = start_training_worker(wd.root, interrupted.path, resume=True)
+    assert resumed.wait(timeout=120) == EXIT_FINISHED
+    assert interrupted.status() == "finished"
+    started = [e for e in interrupted.events() if isinstance(e, Started)]
+    assert [s.resumed_from_step for s in started] == [0, stop_step]
+    got = train_losses(interrupted)
+    assert sorted(got) == sorted(expected)
+    assert [got[s] for s in sorted(got)] == pytest.approx([expected[s] for s in sorted(expected)], rel=1e-4)
+
+
+def test_sigterm_stops_with_a_checkpoint(trained_workdir, make_config) -> None:
+    wd, catalog = trained_workdir
+    experiment = create_experiment(wd, catalog, make_config("term", training__epochs=50))
+    os.environ["PYTHONPATH"] = str(ROOT)
+    process = start_training_worker(wd.root, experiment.path)
+    wait_for(lambda: any(isinstance(e, Progress) for e in experiment.events()))
+    process.terminate()
+    assert process.wait(timeout=120) == EXIT_STOPPED
+    assert experiment.latest_checkpoint() is not None
+    assert experiment.status() == "stopped"
+
+
+def test_cli_train_follows_and_exits_with_the_status(trained_workdir, make_config, tmp_path: Path) -> None:
+    from studio_desktop.core.config_io import save_config
+
+    wd, _ = trained_workdir
+    config = save_config(make_config("cli-run", training__epochs=1), tmp_path / "cfg.yaml")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "studio_desktop",
+            "--workdir",
+            str(wd.root),
+            "train",
+            "--config",
+            str(config),
+            "--set",
+            "training.lora_r=4",
+        ],
+        capture_output=True,
+        check=False,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "finished at step 4" in result.stderr
+    assert "experiment cli-run" in result.stdout
+    listed = subprocess.run(
+        [sys.executable, "-m", "studio_desktop", "--workdir", str(wd.root), "experiment", "list", "--json"],
+        capture_output=True,
+        check=False,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert '"status": "finished"' in listed.stdout
