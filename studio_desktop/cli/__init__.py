@@ -7,7 +7,7 @@ import sys
 import traceback
 
 from studio_desktop import __version__
-from studio_desktop.cli import backbones, configs, datasets, experiments, setup
+from studio_desktop.cli import backbones, chat, configs, datasets, experiments, exports, setup
 from studio_desktop.core.errors import StudioError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     backbones.add_commands(commands)
     configs.add_commands(commands)
     experiments.add_commands(commands)
+    chat.add_commands(commands)
+    exports.add_commands(commands)
     return parser
 
 

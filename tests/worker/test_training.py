@@ -100,7 +100,7 @@ def test_a_bad_dataset_is_a_failed_event(trained_workdir, make_config) -> None:
     assert "dataset.train_dataframe = 'missing'" in final.message
 
 
-@pytest.mark.parametrize("dtype", ["bfloat16", "int8", "int4"])
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "int8", "int4"])
 def test_backbone_dtypes_train_on_cpu(trained_workdir, make_config, dtype: str) -> None:
     wd, catalog = trained_workdir
     cfg = make_config(
@@ -214,3 +214,51 @@ def test_cli_train_follows_and_exits_with_the_status(trained_workdir, make_confi
         timeout=60,
     )
     assert '"status": "finished"' in listed.stdout
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("each_evaluation_epoch", 4), ("best", 2), ("disable", 0)])
+def test_checkpoint_policies(trained_workdir, make_config, policy: str, expected: int) -> None:
+    wd, catalog = trained_workdir
+    cfg = make_config(f"save-{policy}", training__save_checkpoint=policy, training__evaluation_epochs=0.5)
+    experiment = create_experiment(wd, catalog, cfg)
+    assert run_in_process(wd, experiment) == EXIT_FINISHED
+    folders = (
+        sorted(experiment.checkpoints_dir.glob("checkpoint-*")) if experiment.checkpoints_dir.exists() else []
+    )
+    assert len(folders) == expected
+    if policy == "best":
+        val = {
+            e.step: e.values["val/loss"]
+            for e in experiment.events()
+            if isinstance(e, Metric) and "val/loss" in e.values
+        }
+        best_step = min(val, key=val.get)
+        assert f"checkpoint-{best_step}" in {f.name for f in folders}
+
+
+def test_starting_from_a_previous_experiment(trained_workdir, make_config) -> None:
+    wd, catalog = trained_workdir
+    first = create_experiment(wd, catalog, make_config("first", training__epochs=3))
+    assert run_in_process(wd, first) == EXIT_FINISHED
+    first_val = first.events()[-1].metrics["val/loss"]
+    second = create_experiment(
+        wd, catalog, make_config("second", training__epochs=0, architecture__pretrained_weights="first")
+    )
+    assert run_in_process(wd, second) == EXIT_FINISHED
+    assert second.events()[-1].metrics["val/loss"] == pytest.approx(first_val, rel=1e-5)
+    fresh = create_experiment(wd, catalog, make_config("fresh", training__epochs=0))
+    assert run_in_process(wd, fresh) == EXIT_FINISHED
+    assert fresh.events()[-1].metrics["val/loss"] != pytest.approx(first_val, rel=1e-3)
+
+
+@pytest.mark.parametrize("optimizer", ["AdamW8bit", "SGD"])
+def test_other_optimizers(trained_workdir, make_config, optimizer: str) -> None:
+    wd, catalog = trained_workdir
+    cfg = make_config(
+        f"opt-{optimizer}",
+        training__optimizer=optimizer,
+        training__epochs=1,
+        training__save_checkpoint="disable",
+    )
+    experiment = create_experiment(wd, catalog, cfg)
+    assert run_in_process(wd, experiment) == EXIT_FINISHED, experiment.events()[-1]

@@ -1,0 +1,9 @@
+"""Placeholder replaced by the exports command module."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register nothing yet."""
