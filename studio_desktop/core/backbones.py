@@ -12,8 +12,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from typing import Any, Literal
 
 from studio_desktop.core.config_sections import BUNDLED_BACKBONE
 from studio_desktop.core.errors import BackboneError
+from studio_desktop.core.files import write_folder
 
 BUNDLED_BACKBONE_ID = BUNDLED_BACKBONE
 BUNDLED_ALIAS = "bundled"
@@ -162,17 +161,6 @@ def _export_gguf(gguf_file: Path, out_dir: Path, report: Progress) -> None:
     tokenizer.save_pretrained(out_dir)
 
 
-def _move_into_place(new_dir: Path, out_dir: Path) -> None:
-    """Rename ``new_dir`` to ``out_dir``; a previous ``out_dir`` is swapped out first, then deleted."""
-    old_dir = None
-    if out_dir.exists():
-        old_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-        os.replace(out_dir, old_dir / out_dir.name)
-    os.replace(new_dir, out_dir)
-    if old_dir is not None:
-        shutil.rmtree(old_dir, ignore_errors=True)
-
-
 def convert_gguf_to_folder(gguf_file: Path, out_dir: Path, progress: Progress | None = None) -> Path:
     """Convert ``gguf_file`` into a Hugging Face model folder at ``out_dir`` (float32 safetensors).
 
@@ -185,17 +173,14 @@ def convert_gguf_to_folder(gguf_file: Path, out_dir: Path, progress: Progress | 
     out_dir = Path(out_dir).expanduser().resolve()
     _check_gguf_file(gguf_file)
     record = _source_record(gguf_file)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     started = time.monotonic()
-    try:
+
+    def write(work_dir: Path) -> None:
         _export_gguf(gguf_file, work_dir, report)
         record["converted_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         (work_dir / MARKER_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        _move_into_place(work_dir, out_dir)
-    except BaseException:
-        shutil.rmtree(work_dir, ignore_errors=True)
-        raise
+
+    write_folder(out_dir, write)
     report(f"Converted {gguf_file.name} into {out_dir} in {time.monotonic() - started:.1f} s")
     return out_dir
 

@@ -14,14 +14,13 @@ nothing behind. torch, transformers and peft are imported inside functions only.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from studio_desktop.core.errors import StudioError
+from studio_desktop.core.files import write_folder
 
 if TYPE_CHECKING:
     from studio_desktop.core.config import ExperimentConfig
@@ -75,7 +74,9 @@ def check_target(out_dir: Path, overwrite: bool) -> Path:
     if not out_dir.exists():
         return out_dir
     if not overwrite:
-        raise StudioError(f"{out_dir} already exists; choose another folder or pass --overwrite to replace it.")
+        raise StudioError(
+            f"{out_dir} already exists; choose another folder or pass --overwrite to replace it."
+        )
     if not out_dir.is_dir():
         raise StudioError(f"{out_dir} is a file, not an export folder; choose another folder.")
     if any(out_dir.iterdir()) and not is_studio_export(out_dir):
@@ -87,31 +88,17 @@ def check_target(out_dir: Path, overwrite: bool) -> Path:
 
 
 def _write_atomically(out_dir: Path, write: Callable[[Path], None], overwrite: bool) -> Path:
-    """Run ``write(tmp)`` on a temporary sibling of ``out_dir``, then rename it to ``out_dir``."""
+    """Write the export beside ``out_dir`` and move it into place; a failure leaves nothing behind."""
     out_dir = check_target(out_dir, overwrite)
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    except OSError as exc:
-        raise StudioError(f"Cannot create the export folder next to {out_dir}: {exc}") from exc
-    old = None
-    try:
+
+    def checked_write(work: Path) -> None:
         write(work)
         check_target(out_dir, overwrite)  # it may have appeared meanwhile
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.replace(out_dir, old / out_dir.name)
-        os.replace(work, out_dir)
+
+    try:
+        return write_folder(out_dir, checked_write)
     except OSError as exc:
-        shutil.rmtree(work, ignore_errors=True)
         raise StudioError(f"Cannot write the export into {out_dir}: {exc}") from exc
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    return out_dir
 
 
 def _jinja_text(text: str) -> str:
@@ -127,7 +114,11 @@ def marker_chat_template(cfg: ExperimentConfig, eos_token: str | None) -> str:
     generation prompt adds nothing.
     """
     dataset = cfg.dataset
-    eos_flags = (dataset.add_eos_token_to_system, dataset.add_eos_token_to_prompt, dataset.add_eos_token_to_answer)
+    eos_flags = (
+        dataset.add_eos_token_to_system,
+        dataset.add_eos_token_to_prompt,
+        dataset.add_eos_token_to_answer,
+    )
     if any(eos_flags) and not eos_token:
         raise StudioError(
             "The tokenizer defines no end-of-sequence token, but the dataset settings add one "
@@ -187,7 +178,9 @@ def build_generation_config(cfg: ExperimentConfig, tokenizer: Any, model: Any) -
     return GenerationConfig(**settings)
 
 
-def _load_merged(model_dir: Path, backbone_folder: Path | None, cfg: ExperimentConfig, report: Progress) -> Any:
+def _load_merged(
+    model_dir: Path, backbone_folder: Path | None, cfg: ExperimentConfig, report: Progress
+) -> Any:
     """(model, tokenizer) of the trained run on the CPU, adapters merged, in the export dtype."""
     import torch
 
@@ -217,8 +210,8 @@ def export_merged(
     cfg: ExperimentConfig,
     out_dir: Path,
     card_text: str,
-    progress: Progress | None = None,
     *,
+    progress: Progress | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write the trained model, adapters merged, as a plain Hugging Face folder at ``out_dir``.
@@ -251,7 +244,9 @@ def _copy_adapter(model_dir: Path, target: Path, base_model: str | None) -> None
     config = json.loads((model_dir / ADAPTER_FILES[0]).read_text(encoding="utf-8"))
     if base_model:
         config["base_model_name_or_path"] = base_model
-    (target / ADAPTER_FILES[0]).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (target / ADAPTER_FILES[0]).write_text(
+        json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     shutil.copyfile(model_dir / ADAPTER_FILES[1], target / ADAPTER_FILES[1])
 
 
@@ -260,8 +255,8 @@ def export_adapter(
     cfg: ExperimentConfig,
     out_dir: Path,
     card_text: str,
-    progress: Progress | None = None,
     *,
+    progress: Progress | None = None,
     overwrite: bool = False,
     base_model: str | None = None,
 ) -> Path:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from studio_desktop.core.backbones import load_tokenizer
 from studio_desktop.core.errors import BackboneError, ConfigError
+from studio_desktop.core.files import write_folder
 
 if TYPE_CHECKING:
     from studio_desktop.core.config import ExperimentConfig
@@ -299,24 +298,6 @@ def _is_peft(model: Any) -> bool:
     return isinstance(model, PeftModel)
 
 
-def _write_atomically(folder: Path, write: Any) -> None:
-    """Run ``write(tmp)`` on a temporary sibling of ``folder``, then swap it in for ``folder``."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
-        write(work)
-        old = None
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-            os.replace(folder, old / folder.name)
-        os.replace(work, folder)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def save_trained(model: Any, tokenizer: Any, folder: Path) -> Path:
     """Save the adapter (LoRA) or the whole model (full fine-tuning) and the tokenizer into ``folder``.
 
@@ -337,7 +318,7 @@ def save_trained(model: Any, tokenizer: Any, folder: Path) -> Path:
         tokenizer.save_pretrained(str(target))
 
     try:
-        _write_atomically(folder, write)
+        write_folder(folder, write)
     except OSError as exc:
         raise BackboneError(f"Cannot save the trained model into {folder}: {exc}") from exc
     return folder

@@ -1,4 +1,5 @@
-"""Entry of worker processes: ``studio-desktop [--workdir DIR] worker train EXPERIMENT_DIR [--resume]``.
+"""Entry of worker processes: ``studio-desktop [--workdir DIR] worker train EXPERIMENT_DIR [--resume]`` and
+``studio-desktop [--workdir DIR] worker chat SPEC``.
 
 Started by the launcher, not by users; it is kept out of the public command list.
 """
@@ -19,7 +20,13 @@ def main(argv: Sequence[str], workdir: str | None) -> int:
     train = sub.add_parser("train")
     train.add_argument("experiment_dir", type=Path)
     train.add_argument("--resume", action="store_true")
+    chat = sub.add_parser("chat")
+    chat.add_argument("spec", help="experiment name or backbone")
     args = parser.parse_args(list(argv))
+    if args.kind == "chat":
+        from studio_desktop.worker.chat import run_chat
+
+        return run_chat(resolve_root(workdir), args.spec)
     from studio_desktop.worker.train import run_training
 
     return run_training(resolve_root(workdir), args.experiment_dir.resolve(), resume=args.resume)

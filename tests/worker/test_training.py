@@ -262,3 +262,13 @@ def test_other_optimizers(trained_workdir, make_config, optimizer: str) -> None:
     )
     experiment = create_experiment(wd, catalog, cfg)
     assert run_in_process(wd, experiment) == EXIT_FINISHED, experiment.events()[-1]
+
+
+def test_a_validation_set_smaller_than_a_batch_is_evaluated(trained_workdir, make_config) -> None:
+    wd, catalog = trained_workdir
+    cfg = make_config("one-val", dataset__validation_size=0.1, training__epochs=1)
+    experiment = create_experiment(wd, catalog, cfg)
+    assert run_in_process(wd, experiment) == EXIT_FINISHED, experiment.events()[-1]
+    started = next(e for e in experiment.events() if isinstance(e, Started))
+    assert started.validation_samples == 1
+    assert "val/loss" in experiment.events()[-1].metrics

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from studio_desktop.core.config_sections import DatasetSection
 from studio_desktop.core.data.conversations import Conversation
-from studio_desktop.core.data.stats import TOKENIZE_CHUNK_CHARS, _chunks
 from studio_desktop.core.data.templates import RenderedSample, TemplateSettings, render_prompt, render_sample
+from studio_desktop.core.data.tokenize import TokenizedChunk, require_fast, tokenize_samples
 from studio_desktop.core.errors import StudioError
 
 if TYPE_CHECKING:
@@ -73,65 +72,31 @@ def encode_conversations(
     """
     if max_length < 1:
         raise ValueError("max_length must be positive")
-    if not getattr(tokenizer, "is_fast", False):
-        raise StudioError("Training data needs a fast tokenizer (one backed by the tokenizers library).")
+    require_fast(tokenizer, "Training data")
     rendered = [render_sample(tokenizer, conversation, settings) for conversation in conversations]
     samples: list[EncodedSample] = []
-    for chunk in _chunks(rendered, TOKENIZE_CHUNK_CHARS) if rendered else ():
-        samples.extend(_encode_chunk(tokenizer, chunk, max_length))
+    position = 0
+    for chunk in tokenize_samples(tokenizer, rendered):
+        count = len(chunk.lengths)
+        samples.extend(_encode_chunk(rendered[position : position + count], chunk, max_length))
+        position += count
     return samples
 
 
-def _encode_chunk(tokenizer: Any, samples: Sequence[RenderedSample], max_length: int) -> list[EncodedSample]:
-    """Encode ``samples`` with one tokenizer call."""
-    encoding = tokenizer(
-        [sample.text for sample in samples],
-        add_special_tokens=False,
-        return_offsets_mapping=True,
-        return_attention_mask=False,
-        return_token_type_ids=False,
-    )
-    ids_per_sample = encoding["input_ids"]
-    offsets = encoding["offset_mapping"]
-    trained = _trained_mask(samples, offsets)
+def _encode_chunk(
+    samples: Sequence[RenderedSample], chunk: TokenizedChunk, max_length: int
+) -> list[EncodedSample]:
+    """Label and truncate the tokens of ``samples``."""
     encoded = []
     position = 0
-    for sample, ids, sample_offsets in zip(samples, ids_per_sample, offsets, strict=True):
-        mask = trained[position : position + len(ids)]
+    for sample, ids, sample_offsets in zip(samples, chunk.input_ids, chunk.offsets, strict=True):
+        mask = chunk.trained[position : position + len(ids)]
         position += len(ids)
         ids_array = np.asarray(ids, dtype=np.int64)
         labels = np.where(mask, ids_array, IGNORE_INDEX)
         start = _final_answer_start(sample, sample_offsets, mask)
         encoded.append(truncate_sample(ids_array.tolist(), labels.tolist(), start, max_length))
     return encoded
-
-
-def _trained_mask(samples: Sequence[RenderedSample], offsets: Sequence[Sequence[Any]]) -> np.ndarray:
-    """For every token of every sample, in order: whether it lies inside a trained span of its text."""
-    n = len(samples)
-    lengths = np.fromiter(map(len, offsets), dtype=np.int64, count=n)
-    flat = np.fromiter(
-        chain.from_iterable(chain.from_iterable(offsets)), dtype=np.int64, count=2 * int(lengths.sum())
-    ).reshape(-1, 2)
-    # Place every text on one axis, one after the other, so that all spans form one sorted, disjoint list.
-    text_lengths = np.fromiter((len(sample.text) for sample in samples), dtype=np.int64, count=n)
-    text_base = np.cumsum(text_lengths) - text_lengths
-    token_base = np.repeat(text_base, lengths)
-    token_start = flat[:, 0] + token_base
-    token_end = flat[:, 1] + token_base
-    spans = np.array(
-        [
-            (offset + start, offset + end)
-            for offset, sample in zip(text_base.tolist(), samples, strict=True)
-            for start, end in sample.trained_char_spans
-        ],
-        dtype=np.int64,
-    ).reshape(-1, 2)
-    if not len(spans):
-        return np.zeros(len(flat), dtype=bool)
-    # The last span starting at or before a token's start is the only one that can contain the token.
-    candidate = np.searchsorted(spans[:, 0], token_start, side="right") - 1
-    return (candidate >= 0) & (token_end <= spans[np.maximum(candidate, 0), 1])
 
 
 def _final_answer_start(sample: RenderedSample, offsets: Sequence[Any], trained: np.ndarray) -> int:

@@ -8,20 +8,18 @@ with ``mask_prompt_labels`` off every token counts as answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
 from typing import Any
 
 import numpy as np
 
 from studio_desktop.core.data.conversations import Conversation
-from studio_desktop.core.data.templates import RenderedSample, TemplateSettings, render_sample
-from studio_desktop.core.errors import StudioError
+from studio_desktop.core.data.templates import TemplateSettings, render_sample
+from studio_desktop.core.data.tokenize import require_fast, tokenize_samples
 
 # Characters of text per tokenizer call (about 2M tokens): bounds the memory of the Python offset lists the
 # tokenizer returns, while each call is still large enough for the tokenizer to use all cores.
-TOKENIZE_CHUNK_CHARS = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -128,21 +126,22 @@ def compute_statistics(
 ) -> DatasetStatistics:
     """Render and tokenize every conversation once and summarise turns and token lengths.
 
-    ``tokenizer`` must be a fast (Rust-backed) tokenizer: token offsets are needed. Texts go to the tokenizer
-    in one batched call per ``TOKENIZE_CHUNK_CHARS`` characters, so most datasets take a single call.
+    ``tokenizer`` must be a fast (Rust-backed) tokenizer: token offsets are needed. Answer tokens are the
+    tokens training puts into the loss (``tokenize.trained_mask``).
     """
     if not conversations:
         raise ValueError("no conversations to compute statistics for")
     if max_length < 1 or bins < 1:
         raise ValueError("max_length and bins must be positive")
-    if not getattr(tokenizer, "is_fast", False):
-        raise StudioError("Dataset statistics need a fast tokenizer (one backed by the tokenizers library).")
+    require_fast(tokenizer, "Dataset statistics")
     samples = [render_sample(tokenizer, conversation, settings) for conversation in conversations]
     totals, answers = [], []
-    for chunk in _chunks(samples, TOKENIZE_CHUNK_CHARS):
-        total, answer = _count_tokens(tokenizer, chunk)
-        totals.append(total)
-        answers.append(answer)
+    for chunk in tokenize_samples(tokenizer, samples):
+        owner = np.repeat(np.arange(len(chunk.lengths)), chunk.lengths)
+        totals.append(chunk.lengths)
+        answers.append(
+            np.bincount(owner, weights=chunk.trained, minlength=len(chunk.lengths)).astype(np.int64)
+        )
     total_tokens = np.concatenate(totals)
     answer_tokens = np.concatenate(answers)
     turns = np.fromiter((c.turns for c in conversations), dtype=np.int64, count=len(conversations))
@@ -159,53 +158,6 @@ def compute_statistics(
         max_length=int(max_length),
         tokenizer_name=str(getattr(tokenizer, "name_or_path", "") or ""),
     )
-
-
-def _chunks(samples: Sequence[RenderedSample], budget: int) -> Iterator[Sequence[RenderedSample]]:
-    """Consecutive runs of samples of at most ``budget`` characters (at least one sample each)."""
-    start = size = 0
-    for i, sample in enumerate(samples):
-        if size and size + len(sample.text) > budget:
-            yield samples[start:i]
-            start, size = i, 0
-        size += len(sample.text)
-    yield samples[start:]
-
-
-def _count_tokens(tokenizer: Any, samples: Sequence[RenderedSample]) -> tuple[np.ndarray, np.ndarray]:
-    """Tokens per sample and, of those, tokens overlapping a trained span; one tokenizer call."""
-    encoding = tokenizer(
-        [sample.text for sample in samples],
-        add_special_tokens=False,
-        return_offsets_mapping=True,
-        return_attention_mask=False,
-        return_token_type_ids=False,
-    )
-    offsets = encoding["offset_mapping"]
-    n = len(samples)
-    lengths = np.fromiter(map(len, offsets), dtype=np.int64, count=n)
-    flat = np.fromiter(
-        chain.from_iterable(chain.from_iterable(offsets)), dtype=np.int64, count=2 * int(lengths.sum())
-    ).reshape(-1, 2)
-    # Place every sample on one axis, one after the other, so that all spans form one sorted, disjoint list.
-    text_lengths = np.fromiter((len(sample.text) for sample in samples), dtype=np.int64, count=n)
-    base = np.concatenate(([0], np.cumsum(text_lengths)[:-1]))
-    token_base = np.repeat(base, lengths)
-    token_start = flat[:, 0] + token_base
-    token_end = flat[:, 1] + token_base
-    spans = [
-        (offset + start, offset + end)
-        for offset, sample in zip(base.tolist(), samples, strict=True)
-        for start, end in sample.trained_char_spans
-    ]
-    span_array = np.array(spans, dtype=np.int64).reshape(-1, 2)
-    # Spans starting before a token's end, minus spans ending at or before its start = spans overlapping it.
-    overlapping = np.searchsorted(span_array[:, 0], token_end, side="left") - np.searchsorted(
-        span_array[:, 1], token_start, side="right"
-    )
-    sample_of_token = np.repeat(np.arange(n), lengths)
-    answer = np.bincount(sample_of_token, weights=overlapping > 0, minlength=n).astype(np.int64)
-    return lengths, answer
 
 
 def _length_statistics(values: np.ndarray, bins: int) -> LengthStatistics:

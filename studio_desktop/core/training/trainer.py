@@ -147,6 +147,15 @@ class StudioTrainer(Trainer):
             )
         return self.lr_scheduler
 
+    def get_eval_dataloader(self, eval_dataset: Any = None) -> Any:
+        """Evaluation never drops an incomplete last batch (a small validation set may be one batch)."""
+        drop_last = self.args.dataloader_drop_last
+        self.args.dataloader_drop_last = False
+        try:
+            return super().get_eval_dataloader(eval_dataset)
+        finally:
+            self.args.dataloader_drop_last = drop_last
+
     def evaluate(
         self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval"
     ) -> dict:

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from studio_desktop.core.data import stats as stats_module
+from studio_desktop.core.data import tokenize as tokenize_module
 from studio_desktop.core.data.conversations import Conversation, Message
 from studio_desktop.core.data.stats import DatasetStatistics, compute_statistics
 from studio_desktop.core.data.templates import TemplateSettings, render_sample
@@ -172,7 +172,7 @@ def test_each_text_is_tokenized_once_in_one_call(tokenizer):
 def test_large_datasets_are_tokenized_in_chunks_without_repeats(tokenizer, monkeypatch):
     expected = compute_statistics(CONVERSATIONS, tokenizer, CHAT, max_length=512)
     texts = [render_sample(tokenizer, c, CHAT).text for c in CONVERSATIONS]
-    monkeypatch.setattr(stats_module, "TOKENIZE_CHUNK_CHARS", len(texts[0]) + len(texts[1]))
+    monkeypatch.setattr(tokenize_module, "TOKENIZE_CHUNK_CHARS", len(texts[0]) + len(texts[1]))
     counting = CountingTokenizer(tokenizer)
 
     result = compute_statistics(CONVERSATIONS, counting, CHAT, max_length=512)

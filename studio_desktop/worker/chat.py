@@ -1,0 +1,255 @@
+"""The chat worker: loads a model once, then answers generate requests from stdin as JSON lines on stdout.
+
+The protocol is described in ``studio_desktop.jobs.chat_models``. Only protocol lines reach stdout:
+everything else a library prints goes to stderr, which the client keeps as a log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from studio_desktop.core.errors import ConfigError, StudioError
+from studio_desktop.jobs.catalog import Catalog
+from studio_desktop.jobs.chat_models import (
+    ChatRequest,
+    ChatTarget,
+    generation_defaults,
+    parse_generate,
+    resolve_chat_target,
+)
+from studio_desktop.jobs.workdir import Workdir, open_workdir
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+class ProtocolWriter:
+    """Writes one JSON object per line and flushes it; safe to call from several threads."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.lock = threading.Lock()
+
+    def send(self, message: dict[str, Any]) -> None:
+        line = json.dumps(message, ensure_ascii=True) + "\n"
+        with self.lock:
+            self.stream.write(line)
+            self.stream.flush()
+
+    def error(self, message: str, request_id: Any = None, *, with_id: bool = True) -> None:
+        """An error line; ``with_id=False`` for one that is about the worker, not a request."""
+        reply: dict[str, Any] = {"type": "error", "id": request_id} if with_id else {"type": "error"}
+        self.send({**reply, "message": message})
+
+
+def claim_stdout() -> IO[str]:
+    """A handle on the real stdout for protocol lines; file descriptor 1 and ``sys.stdout`` go to stderr."""
+    sys.stdout.flush()
+    handle = os.fdopen(os.dup(1), "w", encoding="utf-8", newline="\n")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return handle
+
+
+@dataclass
+class ChatModel:
+    """A model loaded for chat, with what building its prompts needs."""
+
+    model: Any
+    tokenizer: Any
+    target: ChatTarget
+    device: str
+    template: Any
+
+
+def load_chat_model(target: ChatTarget, workdir: Workdir, log: Callable[[str], None]) -> ChatModel:
+    """Load the target in eval mode with its tokenizer; an experiment's LoRA adapter is merged in."""
+    from studio_desktop.core.backbones import resolve_backbone
+    from studio_desktop.core.data.prepare import template_settings
+    from studio_desktop.core.modeling import load_trained, pick_device
+
+    cfg = target.config
+    device = pick_device(cfg.environment)
+    folder = target.model_dir
+    if folder is None or (folder / "adapter_config.json").is_file():
+        backbone = resolve_backbone(target.backbone, workdir.models, progress=log).folder
+    else:
+        backbone = folder  # a fully fine-tuned model needs no backbone
+    log(f"Loading {target.name} on {device}")
+    model, tokenizer = load_trained(folder or backbone, backbone, cfg, device, merge=True)
+    return ChatModel(model, tokenizer, target, device, template_settings(cfg.dataset))
+
+
+class StepCounter:
+    """Counts the model's forward passes while generating: one per new token."""
+
+    def __init__(self, model: Any) -> None:
+        self.steps = 0
+        model.register_forward_hook(self._count)
+
+    def _count(self, *_args: Any) -> None:
+        self.steps += 1
+
+
+class ChatServer:
+    """Reads requests in a thread and answers them one at a time in the calling thread."""
+
+    def __init__(self, chat: ChatModel, writer: ProtocolWriter) -> None:
+        self.chat = chat
+        self.writer = writer
+        self.requests: queue.Queue[ChatRequest | None] = queue.Queue()
+        self.pending: dict[Any, ChatRequest] = {}
+        self.lock = threading.Lock()
+        self.counter = StepCounter(chat.model)
+
+    def serve(self, stream: IO[bytes]) -> int:
+        """Answer requests until stdin ends and the queued ones are answered."""
+        reader = threading.Thread(
+            target=self.read_requests, args=(stream,), name="chat-requests", daemon=True
+        )
+        reader.start()
+        while (request := self.requests.get()) is not None:
+            try:
+                self.answer(request)
+            except BrokenPipeError:
+                raise
+            except (StudioError, ValueError) as exc:
+                self.writer.error(str(exc), request.id)
+            except Exception as exc:  # e.g. out of memory: report it and keep serving
+                traceback.print_exc()
+                self.writer.error(f"Unexpected {type(exc).__name__}: {exc}", request.id)
+            finally:
+                with self.lock:
+                    self.pending.pop(request.id, None)
+        return EXIT_OK
+
+    def read_requests(self, stream: IO[bytes]) -> None:
+        """Handle each stdin line; a generate request is queued, a stop request acts at once."""
+        try:
+            for line in stream:
+                if line.strip():
+                    self.handle_line(line)
+        finally:
+            self.requests.put(None)
+
+    def handle_line(self, line: bytes) -> None:
+        """Parse one request line, answering a bad one with an error line."""
+        try:
+            request = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            self.writer.error(f"a request line is not UTF-8 JSON: {exc}")
+            return
+        if not isinstance(request, dict):
+            self.writer.error("a request must be a JSON object with a 'type'.")
+            return
+        request_id = request.get("id")
+        kind = request.get("type")
+        try:
+            if kind == "generate":
+                self.enqueue(parse_generate(request, self.chat.target.config.prediction))
+            elif kind == "stop":
+                self.stop(request_id)
+            else:
+                raise ConfigError(f"unknown request type {kind!r}: expected 'generate' or 'stop'.")
+        except ConfigError as exc:
+            self.writer.error(str(exc), request_id if _is_plain_id(request_id) else None)
+
+    def enqueue(self, request: ChatRequest) -> None:
+        with self.lock:
+            if request.id in self.pending:
+                raise ConfigError(f"a request with id {request.id!r} is still being answered.")
+            self.pending[request.id] = request
+        self.requests.put(request)
+
+    def stop(self, request_id: Any) -> None:
+        """End generation ``request_id`` (every pending one when it is missing); unknown ids are ignored."""
+        with self.lock:
+            if request_id is None:
+                targets = list(self.pending.values())
+            else:
+                found = self.pending.get(request_id) if _is_plain_id(request_id) else None
+                targets = [found] if found is not None else []
+        for request in targets:
+            request.stop_event.set()
+
+    def answer(self, request: ChatRequest) -> None:
+        """Stream the answer as delta lines, then a done line."""
+        from studio_desktop.core.inference import chat_prompt, stream_generate
+
+        chat = self.chat
+        prompt = chat_prompt(
+            chat.tokenizer, request.system, request.history, request.prediction.num_history, chat.template
+        )
+        self.counter.steps = 0
+        started = time.monotonic()
+        parts = []
+        for delta in stream_generate(
+            chat.model, chat.tokenizer, prompt, request.prediction, request.stop_event
+        ):
+            parts.append(delta)
+            self.writer.send({"type": "delta", "id": request.id, "text": delta})
+        self.writer.send(
+            {
+                "type": "done",
+                "id": request.id,
+                "text": "".join(parts),
+                "tokens": self.counter.steps,
+                "seconds": round(time.monotonic() - started, 3),
+                "stopped": request.stop_event.is_set(),
+            }
+        )
+
+
+def _is_plain_id(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+
+
+def run_chat(workdir_root: Path, spec: str) -> int:
+    """Load ``spec`` and serve chat requests; exits 0 when stdin ends, 1 when the model cannot be loaded."""
+    from studio_desktop.worker.train import worker_environment
+
+    writer = ProtocolWriter(claim_stdout())
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+        writer.send({"type": "log", "message": message})
+
+    try:
+        worker_environment()
+        workdir = open_workdir(workdir_root)
+        target = resolve_chat_target(spec, workdir, Catalog(workdir.catalog_path))
+        chat = load_chat_model(target, workdir, log)
+    except StudioError as exc:
+        writer.error(str(exc), with_id=False)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the details go to the log (stderr)
+        traceback.print_exc()
+        writer.error(f"Cannot load {spec!r}: unexpected {type(exc).__name__}: {exc}", with_id=False)
+        return EXIT_FAILED
+    server = ChatServer(chat, writer)
+    writer.send(
+        {
+            "type": "ready",
+            "model": target.name,
+            "device": chat.device,
+            "kind": target.kind,
+            "settings": generation_defaults(target.config.prediction),
+        }
+    )
+    try:
+        return server.serve(sys.stdin.buffer)
+    except BrokenPipeError:  # the client has gone: nobody is left to answer
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
