@@ -1,4 +1,4 @@
-"""The bundled backbone end to end through the real CLI: prepare, train a few steps, export, load the export."""
+"""The bundled backbone end to end through the CLI: prepare, train a few steps, export, load the export."""
 
 from __future__ import annotations
 
