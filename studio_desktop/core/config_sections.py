@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from studio_desktop.core.backbone_names import BUNDLED_BACKBONE
 from studio_desktop.core.config_fields import Section, setting
 
 CAUSAL_LM = "text_causal_language_modeling"
@@ -27,7 +28,6 @@ METRICS = {
 }
 GENERATIVE = (CAUSAL_LM, DPO)
 HEADS = (CLASSIFICATION, REGRESSION)
-BUNDLED_BACKBONE = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 def _union(table: dict[str, tuple[str, ...]]) -> tuple[str, ...]:

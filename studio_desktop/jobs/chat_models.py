@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from studio_desktop.core.backbone_names import BUNDLED_BACKBONE, is_bundled, is_hub_id
 from studio_desktop.core.config import ExperimentConfig, default_config
-from studio_desktop.core.config_sections import BUNDLED_BACKBONE, GENERATIVE, PredictionSection
+from studio_desktop.core.config_sections import GENERATIVE, PredictionSection
 from studio_desktop.core.data.conversations import Message
 from studio_desktop.core.errors import CatalogError, ConfigError
 from studio_desktop.jobs.catalog import Catalog
@@ -32,7 +33,6 @@ from studio_desktop.jobs.experiment import Experiment, open_experiment
 from studio_desktop.jobs.workdir import Workdir
 
 ChatKind = Literal["experiment", "backbone"]
-BUNDLED_ALIAS = "bundled"  # the alias core.backbones.resolve_backbone accepts for the bundled model
 GENERATION_SETTINGS = (
     "min_length_inference",
     "max_length_inference",
@@ -105,7 +105,7 @@ def _experiment_target(name: str, catalog: Catalog) -> ChatTarget:
 
 def _check_backbone(spec: str, location: str, workdir: Workdir) -> None:
     """Raise CatalogError unless ``location`` can name a backbone."""
-    if location in (BUNDLED_ALIAS, BUNDLED_BACKBONE):
+    if is_bundled(location):
         return
     path = Path(location).expanduser()
     if path.is_dir():
@@ -120,9 +120,8 @@ def _check_backbone(spec: str, location: str, workdir: Workdir) -> None:
         raise CatalogError(f"GGUF file not found: {path}")
     if "/" not in location and (workdir.models / location / "config.json").is_file():
         return
-    owner, slash, repo = location.partition("/")
-    if slash and owner and repo and "/" not in repo and not location.startswith((".", "~")):
-        return  # a hub id: the worker takes it from the local cache or downloads it
+    if is_hub_id(location):
+        return  # the worker takes it from the local cache or downloads it
     raise CatalogError(
         f"{spec!r} is neither an experiment nor a backbone: no experiment has that name, and it is not the "
         "bundled model, a registered backbone, a model folder, a GGUF file or a hub id (owner/name). "
@@ -134,7 +133,7 @@ def _backbone_name(spec: str, location: str) -> str:
     """A short name to show: the registered name, the bundled hub id, a file or folder name, a hub id."""
     if location != spec:
         return spec
-    if spec in (BUNDLED_ALIAS, BUNDLED_BACKBONE):
+    if is_bundled(spec):
         return BUNDLED_BACKBONE
     path = Path(spec).expanduser()
     return path.resolve().name if path.exists() else spec

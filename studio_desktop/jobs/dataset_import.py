@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio_desktop.core.backbones import BUNDLED_BACKBONE_ID, load_tokenizer, resolve_backbone
+from studio_desktop.core.backbone_names import BUNDLED_BACKBONE
+from studio_desktop.core.backbones import load_tokenizer, resolve_backbone
 from studio_desktop.core.data.conversations import Conversation
 from studio_desktop.core.data.formats import ColumnMapping, guess_mapping, to_conversations, validate_mapping
 from studio_desktop.core.data.io import read_table
@@ -42,7 +43,7 @@ class ImportRequest:
     validation_file: Path | None = None
     validation_size: float = 0.1
     seed: int = 1337
-    backbone: str = BUNDLED_BACKBONE_ID
+    backbone: str = BUNDLED_BACKBONE
     max_length: int = 512
     template: TemplateSettings = field(default_factory=TemplateSettings)
 

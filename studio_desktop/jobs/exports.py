@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from studio_desktop.core.backbones import BUNDLED_ALIAS, BUNDLED_BACKBONE_ID, is_hub_id, resolve_backbone
+from studio_desktop.core.backbone_names import BUNDLED_BACKBONE, is_bundled, is_hub_id
+from studio_desktop.core.backbones import resolve_backbone
 from studio_desktop.core.config import ExperimentConfig
 from studio_desktop.core.config_io import dump_config
 from studio_desktop.core.errors import StudioError
@@ -36,7 +37,7 @@ from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.experiment import Experiment, open_experiment
 from studio_desktop.jobs.workdir import Workdir
 
-KNOWN_LICENSES = {BUNDLED_BACKBONE_ID: "apache-2.0"}
+KNOWN_LICENSES = {BUNDLED_BACKBONE: "apache-2.0"}
 CARD_METRIC_PREFIXES = ("train/", "val/")  # the learning rate and gradient norm are left out
 STATUS_HINTS = {
     "created": "it has not been trained yet",
@@ -58,8 +59,8 @@ def model_card_template() -> Template:
 def hub_base_model(location: str) -> str | None:
     """The hub id of a backbone location (the bundled model included), or None for a local model."""
     location = location.strip()
-    if location in (BUNDLED_ALIAS, BUNDLED_BACKBONE_ID):
-        return BUNDLED_BACKBONE_ID
+    if is_bundled(location):
+        return BUNDLED_BACKBONE
     if is_hub_id(location) and not Path(location).expanduser().exists():
         return location
     return None

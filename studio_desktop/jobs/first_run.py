@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from studio_desktop.core.backbones import BUNDLED_BACKBONE_ID, resolve_backbone
+from studio_desktop.core.backbone_names import BUNDLED_BACKBONE
+from studio_desktop.core.backbones import resolve_backbone
 from studio_desktop.core.resources import demo_dataset_file
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.dataset_import import ImportRequest, import_dataset
@@ -19,7 +20,7 @@ def prepare_workdir(
     workdir: Workdir,
     catalog: Catalog,
     progress: Callable[[str, float], None],
-    backbone: str = BUNDLED_BACKBONE_ID,
+    backbone: str = BUNDLED_BACKBONE,
     demo_file: Path | None = None,
 ) -> list[str]:
     """Make the bundled backbone ready and import the demo dataset unless it was imported before.

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from studio_desktop.core.backbones import (
-    BUNDLED_BACKBONE_ID,
+    BUNDLED_BACKBONE,
     MARKER_FILE,
     bundled_gguf_file,
     convert_gguf_to_folder,
@@ -269,12 +269,12 @@ def test_cached_hub_snapshot_without_weights_is_not_used(empty_hub: Path, tmp_pa
 def test_bundled_id_prefers_the_local_hub_cache(
     empty_hub: Path, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
-    snapshot = fake_hub_snapshot(empty_hub, BUNDLED_BACKBONE_ID, tiny_model_dir)
-    for spec in ("bundled", BUNDLED_BACKBONE_ID):
+    snapshot = fake_hub_snapshot(empty_hub, BUNDLED_BACKBONE, tiny_model_dir)
+    for spec in ("bundled", BUNDLED_BACKBONE):
         resolved = resolve_backbone(spec, tmp_path / "models")
         assert (resolved.kind, resolved.folder) == ("bundled", snapshot)
     assert not (tmp_path / "models").exists()
-    (bundled,) = [info for info in list_backbones(tmp_path / "models") if info.name == BUNDLED_BACKBONE_ID]
+    (bundled,) = [info for info in list_backbones(tmp_path / "models") if info.name == BUNDLED_BACKBONE]
     assert (bundled.kind, bundled.ready, bundled.location) == ("bundled", True, str(snapshot))
 
 
@@ -289,7 +289,7 @@ def test_list_on_an_empty_models_dir_shows_the_bundled_model_not_ready(
     empty_hub: Path, tmp_path: Path
 ) -> None:
     infos = list_backbones(tmp_path / "models")
-    assert [(info.name, info.kind, info.ready) for info in infos] == [(BUNDLED_BACKBONE_ID, "bundled", False)]
+    assert [(info.name, info.kind, info.ready) for info in infos] == [(BUNDLED_BACKBONE, "bundled", False)]
     assert infos[0].location == str(bundled_gguf_file())
 
 
@@ -302,12 +302,12 @@ def test_list_shows_converted_and_local_folders_ready(
     (models_dir / "not-a-model").mkdir()
     shutil.copytree(tiny_model_dir, models_dir / ".half-written.tmp-1")
     infos = {info.name: info for info in list_backbones(models_dir)}
-    assert set(infos) == {BUNDLED_BACKBONE_ID, converted[1].folder.name, "plain"}
+    assert set(infos) == {BUNDLED_BACKBONE, converted[1].folder.name, "plain"}
     gguf_info, plain = infos[converted[1].folder.name], infos["plain"]
     assert (gguf_info.kind, gguf_info.ready) == ("gguf", True)
     assert (plain.kind, plain.ready, plain.location) == ("folder", True, str(models_dir / "plain"))
     assert plain.size_bytes == sum(p.stat().st_size for p in tiny_model_dir.iterdir())
-    assert not infos[BUNDLED_BACKBONE_ID].ready
+    assert not infos[BUNDLED_BACKBONE].ready
 
 
 def test_load_tokenizer_sets_a_pad_token(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -342,7 +342,7 @@ def test_bundled_model_converts_and_answers(empty_hub: Path, tmp_path: Path) -> 
     print(f"bundled conversion: {time.monotonic() - started:.1f} s")
     assert resolved.kind == "bundled"
     assert resolved.folder == (models_dir / "SmolLM2-135M-Instruct").resolve()
-    (info,) = [i for i in list_backbones(models_dir) if i.name == BUNDLED_BACKBONE_ID]
+    (info,) = [i for i in list_backbones(models_dir) if i.name == BUNDLED_BACKBONE]
     assert info.ready and info.location == str(models_dir / "SmolLM2-135M-Instruct")
     print(f"bundled folder: {info.size_bytes / 2**20:.0f} MiB")
 
