@@ -56,7 +56,10 @@ class EventCallback(TrainerCallback):
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.emit(Started(total_steps=state.max_steps, resumed_from_step=state.global_step, **self.started))
-        self._clock = (time.monotonic(), state.global_step, state.num_input_tokens_seen)
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self._clock is None:  # start timing at the first step, after any evaluation before training
+            self._clock = (time.monotonic(), state.global_step, state.num_input_tokens_seen)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.emit(self._progress(state))
