@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 
@@ -56,10 +57,37 @@ def sample_conversations(conversations: list[Conversation], fraction: float) -> 
     return [c for c in conversations if c.tree_id in keep]
 
 
+def expand_turns(conversations: list[Conversation]) -> list[Conversation]:
+    """One sample per answer: every conversation also yields its shorter prefixes that end in an answer.
+
+    This is H2O LLM Studio's ``limit_chained_samples: false``; prefixes shared by branches appear once.
+    """
+    seen: set[tuple[str, str, tuple]] = set()
+    samples = []
+    for conversation in conversations:
+        for turns in range(1, conversation.turns + 1):
+            messages = conversation.messages[: 2 * turns]
+            key = (conversation.tree_id, conversation.system, messages)
+            if key in seen:
+                continue
+            seen.add(key)
+            suffix = "" if turns == conversation.turns else f"#{turns}"
+            samples.append(
+                dataclasses.replace(
+                    conversation,
+                    conversation_id=conversation.conversation_id + suffix,
+                    messages=messages,
+                    rejected_answer=conversation.rejected_answer if not suffix else None,
+                )
+            )
+    return samples
+
+
 def load_training_conversations(
     cfg: ExperimentConfig, catalog: Catalog
 ) -> tuple[list[Conversation], list[Conversation]]:
-    """Train and validation conversations as the config asks (split, custom file, sampling)."""
+    """Train and validation conversations as the config asks (split, custom file, sampling, one sample per
+    answer or per conversation); validation always holds complete conversations."""
     dataset = cfg.dataset
     if not dataset.train_dataframe:
         raise ConfigError("dataset.train_dataframe is empty: name an imported dataset or a data file.")
@@ -81,4 +109,6 @@ def load_training_conversations(
         validation = sample_conversations(validation, dataset.data_sample)
     if cfg.training.train_validation_data:
         train = train + validation
+    if not dataset.limit_chained_samples:
+        train = expand_turns(train)
     return train, validation
