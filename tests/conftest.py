@@ -1,11 +1,19 @@
-"""Shared fixtures: an isolated working directory and the tiny test model."""
+"""Shared fixtures: an isolated working directory, the tiny test model and a dataset it can learn."""
 
 from __future__ import annotations
 
+import csv
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from studio_desktop.core.config import ExperimentConfig, default_config
+from studio_desktop.jobs.catalog import Catalog
+from studio_desktop.jobs.dataset_import import ImportRequest, import_dataset
+from studio_desktop.jobs.workdir import Workdir, open_workdir
+from tests.support.facts import FACTS
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -27,3 +35,48 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("STUDIO_DESKTOP_WORKDIR", str(root))
     monkeypatch.delenv("HF_HOME", raising=False)
     return root
+
+
+@pytest.fixture
+def trained_workdir(workdir: Path, tiny_model_dir: Path) -> tuple[Workdir, Catalog]:
+    """A working directory with the ``facts`` dataset (10 questions, 2 held out) imported."""
+    wd = open_workdir()
+    catalog = Catalog(wd.catalog_path)
+    source = workdir.parent / "facts.csv"
+    with source.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["prompt", "answer"])
+        writer.writerows(FACTS)
+    import_dataset(
+        wd,
+        catalog,
+        ImportRequest(source=source, name="facts", backbone=str(tiny_model_dir), validation_size=0.2),
+    )
+    return wd, catalog
+
+
+@pytest.fixture
+def make_config(tiny_model_dir: Path) -> Callable[..., ExperimentConfig]:
+    """A small, fast config on the tiny model; keyword overrides name ``section__field``."""
+
+    def make(name: str, **overrides: object) -> ExperimentConfig:
+        values = {
+            "experiment_name": name,
+            "llm_backbone": str(tiny_model_dir),
+            "dataset.train_dataframe": "facts",
+            "dataset.validation_size": 0.2,
+            "tokenizer.max_length": 64,
+            "architecture.backbone_dtype": "float32",
+            "architecture.gradient_checkpointing": False,
+            "training.batch_size": 2,
+            "training.epochs": 2,
+            "training.learning_rate": 0.005,
+            "training.lora_dropout": 0.0,
+            "prediction.max_length_inference": 8,
+            "environment.seed": 1234,
+            "environment.mixed_precision": False,
+        }
+        values.update({key.replace("__", "."): value for key, value in overrides.items()})
+        return default_config().replace(values)
+
+    return make

@@ -7,7 +7,10 @@ import dataclasses
 from pathlib import Path
 
 from studio_desktop.cli.output import print_json, print_table
+from studio_desktop.core.events import Failed
 from studio_desktop.jobs.catalog import Catalog
+from studio_desktop.jobs.experiment import Experiment
+from studio_desktop.jobs.run_state import RunTracker
 from studio_desktop.jobs.workdir import open_workdir
 
 
@@ -76,30 +79,22 @@ def run_train(args: argparse.Namespace) -> int:
     return Follower(experiment, process).run()
 
 
-def summarize(experiment: object) -> dict[str, object]:
+def summarize(experiment: Experiment) -> dict[str, object]:
     """Status and the latest progress and metrics of an experiment, from its event file."""
-    from studio_desktop.core.events import Failed, Metric, Progress
-
-    events = experiment.events()  # type: ignore[attr-defined]
-    progress = next((e for e in reversed(events) if isinstance(e, Progress)), None)
-    metrics: dict[str, float] = {}
-    for event in events:
-        if isinstance(event, Metric):
-            metrics.update(event.values)
-    failure = next((e for e in reversed(events) if isinstance(e, Failed)), None)
+    tracker = RunTracker(experiment)
+    events = tracker.poll()
+    state = tracker.state
     return {
-        "status": experiment.status(events),  # type: ignore[attr-defined]
-        "step": progress.step if progress else 0,
-        "total_steps": progress.total_steps if progress else 0,
-        "eta_seconds": progress.eta_seconds if progress else None,
-        "metrics": metrics,
-        "error": failure.message if failure else None,
+        "status": experiment.status(events),
+        "step": state.progress.step if state.progress else 0,
+        "total_steps": state.progress.total_steps if state.progress else 0,
+        "eta_seconds": state.progress.eta_seconds if state.progress else None,
+        "metrics": {name: series.values[-1] for name, series in state.series.items()},
+        "error": state.final.message if isinstance(state.final, Failed) else None,
     }
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from studio_desktop.jobs.experiment import Experiment
-
     catalog = Catalog(open_workdir(args.workdir).catalog_path)
     rows = []
     for record in catalog.experiments():

@@ -16,7 +16,6 @@ from studio_desktop.jobs.experiment import create_experiment
 from studio_desktop.worker.train import run_training
 
 # The fixtures that build a working directory with the ``facts`` dataset, shared with the worker tests.
-from tests.worker.conftest import make_config, trained_workdir  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,8 +77,8 @@ def answer(model, tokenizer, cfg, turns: list[str], **settings: object) -> list[
 
 
 def test_one_shot_and_interactive_chat_print_the_answers(
-    trained_workdir,  # noqa: F811
-    make_config,  # noqa: F811
+    trained_workdir,
+    make_config,
     varied_model_dir: Path,
 ) -> None:
     from studio_desktop.core.modeling import load_trained

@@ -30,8 +30,8 @@ from studio_desktop.jobs.experiment import Experiment, create_experiment
 from studio_desktop.jobs.exports import export_experiment, final_metrics, render_model_card
 from studio_desktop.jobs.workdir import Workdir, open_workdir
 from studio_desktop.worker.train import EXIT_FINISHED, run_training
+from tests.support.facts import FACTS
 from tests.support.tiny_model import build_tiny_tokenizer
-from tests.worker.conftest import FACTS
 
 QUESTION = [Message("user", "What colour is the sky?")]
 HISTORY = [

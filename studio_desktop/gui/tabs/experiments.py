@@ -1,0 +1,257 @@
+"""The Experiments tab: every run with its live status, curves, log, config and validation predictions."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from PySide6.QtCore import QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio_desktop.core.errors import StudioError
+from studio_desktop.gui.widgets.curves import CurvePanel
+from studio_desktop.jobs.catalog import Catalog
+from studio_desktop.jobs.experiment import (
+    ACTIVE_STATUSES,
+    Experiment,
+    delete_experiment,
+    rename_experiment,
+)
+from studio_desktop.jobs.launcher import start_training_worker
+from studio_desktop.jobs.run_state import RunTracker
+from studio_desktop.jobs.workdir import Workdir
+
+COLUMNS = ("Name", "Status", "Progress", "ETA", "Train loss", "Val loss", "Created")
+REFRESH_MS = 1000
+
+
+def format_eta(seconds: float | None) -> str:
+    """``m:ss`` or ``h:mm:ss``; a dash while unknown."""
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+class ExperimentsTab(QWidget):
+    """List on the left, details of the selected run on the right; refreshed from the event files."""
+
+    new_experiment_requested = Signal()
+
+    def __init__(self, workdir: Workdir, catalog: Catalog, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.workdir = workdir
+        self.catalog = catalog
+        self.trackers: dict[str, RunTracker] = {}
+        self.workers: list[subprocess.Popen] = []
+        self.confirm = self._ask
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.itemSelectionChanged.connect(self._show_selected)
+        self.curves = CurvePanel()
+        self.log_view = QPlainTextEdit(readOnly=True)
+        self.config_view = QPlainTextEdit(readOnly=True)
+        self.details = QTabWidget()
+        self.details.addTab(self.curves, "Curves")
+        self.details.addTab(self.log_view, "Log")
+        self.details.addTab(self.config_view, "Config")
+        self.buttons = self._build_buttons()
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.addLayout(self.buttons)
+        left_layout.addWidget(self.table)
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(self.details)
+        splitter.setSizes([480, 620])
+        QVBoxLayout(self).addWidget(splitter)
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start(REFRESH_MS)
+        self.refresh()
+
+    def _build_buttons(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        actions = (
+            (
+                "New…",
+                "Create an experiment from the settings form (Ctrl+N)",
+                self.new_experiment_requested.emit,
+            ),
+            ("Stop", "Save a checkpoint and stop the selected run", self.stop_selected),
+            ("Resume", "Continue the selected run from its last checkpoint", self.resume_selected),
+            ("Rename…", "Rename the selected experiment", self.rename_selected),
+            ("Delete", "Delete the selected experiment and its files", self.delete_selected),
+            ("Open folder", "Show the experiment folder in the file manager", self.open_selected_folder),
+        )
+        for text, tip, slot in actions:
+            button = QPushButton(text)
+            button.setToolTip(tip)
+            button.clicked.connect(lambda _checked=False, run=slot: run())
+            row.addWidget(button)
+        row.addStretch(1)
+        return row
+
+    def _request_new(self) -> None:
+        self.new_experiment_requested.emit()
+
+    def _ask(self, question: str) -> bool:
+        answer = QMessageBox.question(self, "Studio Desktop", question)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _error(self, message: str) -> None:
+        QMessageBox.warning(self, "Studio Desktop", message)
+
+    def selected_name(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.table.item(rows[0].row(), 0).text() if rows else None
+
+    def select_experiment(self, name: str) -> None:
+        for row in range(self.table.rowCount()):
+            if self.table.item(row, 0).text() == name:
+                self.table.selectRow(row)
+                return
+
+    def tracker(self, name: str, path: Path) -> RunTracker:
+        tracker = self.trackers.get(name)
+        if tracker is None or tracker.experiment.path != path:
+            tracker = self.trackers[name] = RunTracker(Experiment(path))
+        return tracker
+
+    def refresh(self) -> None:
+        """Read new events of every experiment and redraw the list and the selected run."""
+        self.workers = [worker for worker in self.workers if worker.poll() is None]
+        records = self.catalog.experiments()
+        selected = self.selected_name()
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(records))
+        for row, record in enumerate(records):
+            tracker = self.tracker(record.name, Path(record.path))
+            tracker.poll()
+            for column, text in enumerate(self._row_texts(record.name, record.created, tracker)):
+                self.table.setItem(row, column, QTableWidgetItem(text))
+        self.table.blockSignals(False)
+        if selected:
+            self.select_experiment(selected)
+            self._update_details(selected, full=False)
+
+    def _row_texts(self, name: str, created: str, tracker: RunTracker) -> tuple[str, ...]:
+        state = tracker.state
+        progress = state.progress
+        done = f"{progress.step}/{progress.total_steps}" if progress else "-"
+        if progress and progress.total_steps:
+            done += f" ({100 * progress.step // progress.total_steps}%)"
+        status = tracker.experiment.status()
+        eta = format_eta(progress.eta_seconds) if progress and status in ACTIVE_STATUSES else "-"
+        return (
+            name,
+            status,
+            done,
+            eta,
+            format_number(state.latest("train/loss")),
+            format_number(state.latest("val/loss")),
+            created,
+        )
+
+    def _show_selected(self) -> None:
+        name = self.selected_name()
+        if name:
+            self._update_details(name, full=True)
+
+    def _update_details(self, name: str, full: bool) -> None:
+        tracker = self.trackers.get(name)
+        if tracker is None:
+            return
+        self.curves.show_state(tracker.state)
+        lines = [f"[{log.level}] {log.message}" for log in tracker.state.logs]
+        final = tracker.state.final
+        if final is not None:
+            lines.append(f"[{final.KIND}] {getattr(final, 'message', '') or getattr(final, 'status', '')}")
+        text = "\n".join(lines)
+        if self.log_view.toPlainText() != text:
+            self.log_view.setPlainText(text)
+        if full and tracker.experiment.config_path.exists():
+            self.config_view.setPlainText(tracker.experiment.config_path.read_text(encoding="utf-8"))
+
+    def start(self, experiment: Experiment, resume: bool = False) -> None:
+        """Start a worker that outlives this window."""
+        self.workers.append(start_training_worker(self.workdir.root, experiment.path, resume=resume))
+        self.refresh()
+        self.select_experiment(experiment.name)
+
+    def _selected_experiment(self) -> Experiment | None:
+        name = self.selected_name()
+        return Experiment(Path(self.catalog.experiment(name).path)) if name else None
+
+    def stop_selected(self) -> None:
+        experiment = self._selected_experiment()
+        if experiment is not None and experiment.status() in ACTIVE_STATUSES:
+            experiment.request_stop()
+            self.refresh()
+
+    def resume_selected(self) -> None:
+        experiment = self._selected_experiment()
+        if experiment is None:
+            return
+        if experiment.status() in ACTIVE_STATUSES:
+            self._error(f"{experiment.name} is still running.")
+            return
+        experiment.stop_path.unlink(missing_ok=True)
+        self.start(experiment, resume=True)
+
+    def rename_selected(self) -> None:
+        name = self.selected_name()
+        if name is None:
+            return
+        new, ok = QInputDialog.getText(self, "Rename experiment", "New name:", text=name)
+        if ok and new and new != name:
+            try:
+                rename_experiment(self.workdir, self.catalog, name, new)
+            except StudioError as err:
+                self._error(str(err))
+            self.trackers.pop(name, None)
+            self.refresh()
+
+    def delete_selected(self) -> None:
+        name = self.selected_name()
+        if name is None or not self.confirm(f"Delete experiment {name} and all its files?"):
+            return
+        try:
+            delete_experiment(self.catalog, name)
+        except StudioError as err:
+            self._error(str(err))
+            return
+        self.trackers.pop(name, None)
+        self.curves.show_state(None)
+        self.refresh()
+
+    def open_selected_folder(self) -> None:
+        experiment = self._selected_experiment()
+        if experiment is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(experiment.path)))
