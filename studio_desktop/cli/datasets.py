@@ -100,7 +100,7 @@ def run_import(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         template=TemplateSettings(use_chat_template=not args.no_chat_template),
     )
-    record = import_dataset(workdir, catalog, request, None if args.json else ProgressLine())
+    record = import_dataset(workdir, catalog, request, ProgressLine())
     if args.json:
         print_json(dataclasses.asdict(record))
     else:

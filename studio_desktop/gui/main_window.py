@@ -1,55 +1,49 @@
-"""The main window: Home, Datasets, Experiments and Chat tabs, a menu and a status bar."""
+"""The main window: composition of the tabs, menus, shortcuts, status bar and first start."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QProcess, Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (
-    QHeaderView,
-    QLabel,
-    QMainWindow,
-    QProgressBar,
-    QTableWidget,
-    QTableWidgetItem,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QProcess, QTimer, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QProgressBar, QTabWidget
 
+from studio_desktop import __version__
+from studio_desktop.core.errors import StudioError
+from studio_desktop.core.resources import demo_config_file
+from studio_desktop.gui.tabs.chat import ChatTab
+from studio_desktop.gui.tabs.datasets import DatasetsTab
+from studio_desktop.gui.tabs.experiments import ExperimentsTab
+from studio_desktop.gui.tabs.home import HomeTab
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.datasets import DEMO_DONE_KEY
+from studio_desktop.jobs.experiment import ACTIVE_STATUSES, create_experiment
 from studio_desktop.jobs.launcher import app_command
 from studio_desktop.jobs.workdir import Workdir
 
-DATASET_COLUMNS = ("Name", "Format", "Rows", "Conversations", "Train", "Validation", "Created")
+GEOMETRY_KEY = "window_geometry"
 
 
 class MainWindow(QMainWindow):
-    """Composition of the tabs; the work itself happens in the core and in child processes."""
+    """Composition only; the work happens in the core and in child processes."""
 
     def __init__(self, workdir: Workdir) -> None:
         super().__init__()
         self.workdir = workdir
         self.catalog = Catalog(workdir.catalog_path)
         self.setWindowTitle("Studio Desktop")
-        self.resize(1100, 720)
+        self.resize(1200, 780)
+        self.home = HomeTab(workdir, self.catalog)
+        self.datasets = DatasetsTab(workdir, self.catalog)
+        self.experiments = ExperimentsTab(workdir, self.catalog)
+        self.chat = ChatTab(workdir, self.catalog)
         self.tabs = QTabWidget()
-        self.home = QLabel()
-        self.home.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.home.setWordWrap(True)
-        self.home.setMargin(16)
-        self.datasets = QTableWidget(0, len(DATASET_COLUMNS))
-        self.datasets.setHorizontalHeaderLabels(DATASET_COLUMNS)
-        self.datasets.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.datasets.horizontalHeader().setStretchLastSection(True)
-        self.datasets.verticalHeader().hide()
-        self.datasets.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.tabs.addTab(self.home, "Home")
-        self.tabs.addTab(self.datasets, "Datasets")
-        self.tabs.addTab(
-            self._note("Experiments: 'studio-desktop config defaults' shows every setting."), "Experiments"
-        )
-        self.tabs.addTab(self._note("Chat with a fine-tuned model or a backbone."), "Chat")
+        for widget, title in (
+            (self.home, "Home"),
+            (self.datasets, "Datasets"),
+            (self.experiments, "Experiments"),
+            (self.chat, "Chat"),
+        ):
+            self.tabs.addTab(widget, title)
+        self.tabs.currentChanged.connect(lambda _index: self.refresh())
         self.setCentralWidget(self.tabs)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(240)
@@ -58,55 +52,130 @@ class MainWindow(QMainWindow):
         self.first_run = QProcess(self)
         self.first_run.finished.connect(self._first_run_finished)
         self.first_run.readyReadStandardError.connect(self._first_run_output)
+        self._connect_tabs()
         self._build_menus()
-        self.refresh()
+        self.status_timer = QTimer(self, interval=2000, timeout=self._update_status_bar)
+        self.status_timer.start()
+        self._restore_geometry()
 
-    @staticmethod
-    def _note(text: str) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        label = QLabel(text)
-        label.setWordWrap(True)
-        layout.addWidget(label)
-        layout.addStretch(1)
-        return page
+    def _connect_tabs(self) -> None:
+        self.home.open_dataset.connect(self.show_dataset)
+        self.home.open_experiment.connect(self.show_experiment)
+        self.home.start_demo.connect(self.start_demo)
+        self.datasets.new_experiment.connect(self.new_experiment)
+        self.datasets.datasets_changed.connect(self.refresh)
+        self.experiments.new_experiment_requested.connect(self.new_experiment)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close)
-        file_menu.addAction(quit_action)
+        for text, shortcut, slot in (
+            ("&Import dataset…", QKeySequence("Ctrl+I"), self.import_dataset),
+            ("&New experiment…", QKeySequence("Ctrl+N"), self.new_experiment),
+            ("&Load config…", QKeySequence("Ctrl+O"), self.load_config),
+            ("&Quit", QKeySequence.StandardKey.Quit, self.close),
+        ):
+            action = QAction(text, self, shortcut=shortcut)
+            action.triggered.connect(lambda _checked=False, run=slot: run())
+            file_menu.addAction(action)
         help_menu = self.menuBar().addMenu("&Help")
-        about = QAction("&About Studio Desktop", self, triggered=lambda: self.tabs.setCurrentIndex(0))
-        help_menu.addAction(about)
+        for text, slot in (
+            ("&About Studio Desktop", self.about),
+            ("Open &working directory", self.open_workdir),
+        ):
+            action = QAction(text, self)
+            action.triggered.connect(lambda _checked=False, run=slot: run())
+            help_menu.addAction(action)
 
     def refresh(self) -> None:
-        """Redraw everything that comes from the catalogue."""
-        records = self.catalog.datasets()
-        self.datasets.setRowCount(len(records))
-        for row, r in enumerate(records):
-            values = (
-                r.name,
-                r.format,
-                r.rows,
-                r.conversations,
-                r.train_conversations,
-                r.validation_conversations,
-                r.created,
-            )
-            for column, value in enumerate(values):
-                self.datasets.setItem(row, column, QTableWidgetItem(str(value)))
-        self.home.setText(
-            "<h2>Welcome to Studio Desktop</h2>"
-            "<p>Fine-tune language models on this computer, offline.</p>"
-            f"<p>Datasets: <b>{len(records)}</b><br>Working directory: <code>{self.workdir.root}</code></p>"
+        self.home.refresh()
+        self.datasets.refresh()
+        self.chat.refresh()
+
+    def show_dataset(self, name: str) -> None:
+        self.tabs.setCurrentWidget(self.datasets)
+        self.datasets.select_dataset(name)
+
+    def show_experiment(self, name: str) -> None:
+        self.tabs.setCurrentWidget(self.experiments)
+        self.experiments.refresh()
+        self.experiments.select_experiment(name)
+
+    def import_dataset(self) -> None:
+        self.tabs.setCurrentWidget(self.datasets)
+        self.datasets.open_import_dialog()
+
+    def new_experiment(self, dataset: str = "", base=None, yaml_path: str | None = None) -> None:
+        from studio_desktop.gui.dialogs.new_experiment import NewExperimentDialog
+
+        if dataset and base is None:
+            from studio_desktop.core.config import default_config
+
+            base = default_config().replace({"dataset.train_dataframe": dataset})
+        dialog = NewExperimentDialog(self.catalog, base, self)
+        if yaml_path:
+            dialog.load(yaml_path)
+        if dialog.exec() != NewExperimentDialog.DialogCode.Accepted:
+            return
+        self.start_experiment(dialog.config())
+
+    def start_experiment(self, cfg) -> None:
+        """Create the experiment folder and start its worker; errors are shown, never raised."""
+        try:
+            experiment = create_experiment(self.workdir, self.catalog, cfg)
+        except StudioError as err:
+            QMessageBox.warning(self, "New experiment", str(err))
+            return
+        self.tabs.setCurrentWidget(self.experiments)
+        self.experiments.start(experiment)
+
+    def load_config(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Load config", "", "YAML config (*.yaml *.yml)")
+        if path:
+            self.new_experiment(yaml_path=path)
+
+    def start_demo(self) -> None:
+        """Open the demo config in the New experiment dialog (Start runs it)."""
+        self.new_experiment(yaml_path=str(demo_config_file()))
+
+    def about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Studio Desktop",
+            f"<b>Studio Desktop {__version__}</b><p>Fine-tune language models on this computer, offline.</p>"
+            f"<p>Working directory: <code>{self.workdir.root}</code></p>",
         )
+
+    def open_workdir(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.workdir.root)))
+
+    def _update_status_bar(self) -> None:
+        running = [
+            (name, tracker.state.progress)
+            for name, tracker in self.experiments.trackers.items()
+            if tracker.experiment.status() in ACTIVE_STATUSES
+        ]
+        if running and self.first_run.state() == QProcess.ProcessState.NotRunning:
+            name, progress = running[0]
+            if progress and progress.total_steps:
+                self.progress.setRange(0, progress.total_steps)
+                self.progress.setValue(progress.step)
+                self.progress.show()
+            self.statusBar().showMessage(
+                f"Training {name}" + (f" (+{len(running) - 1} more)" if len(running) > 1 else "")
+            )
+        elif self.first_run.state() == QProcess.ProcessState.NotRunning:
+            self.progress.hide()
+
+    # -- first start -------------------------------------------------------------------------------------
 
     def start_first_run(self) -> None:
         """Convert the bundled backbone and import the demo dataset in a child process, once."""
         if self.catalog.get_setting(DEMO_DONE_KEY, False):
             return
         program, *args = app_command(["init"], self.workdir.root)
-        self.statusBar().showMessage("Preparing the bundled model and the demo dataset…")
+        self.home.set_first_run_message("Preparing the bundled model and the demo dataset (once)…", True)
         self.progress.setRange(0, 0)
         self.progress.show()
         self.first_run.start(program, args)
@@ -114,12 +183,52 @@ class MainWindow(QMainWindow):
     def _first_run_output(self) -> None:
         text = bytes(self.first_run.readAllStandardError().data()).decode(errors="replace").strip()
         if text:
-            self.statusBar().showMessage(text.splitlines()[-1].strip("\r"))
+            line = text.splitlines()[-1].strip("\r")
+            self.statusBar().showMessage(line)
+            self.home.set_first_run_message(line, True)
 
     def _first_run_finished(self, exit_code: int, _status: QProcess.ExitStatus) -> None:
         self.progress.hide()
-        ok = exit_code == 0
-        self.statusBar().showMessage(
-            "Ready" if ok else "Preparing the demo failed: see 'studio-desktop init'"
-        )
+        if exit_code == 0:
+            self.home.set_first_run_message("The bundled model and the demo dataset are ready.", False)
+            self.statusBar().showMessage("Ready", 5000)
+        else:
+            self.home.set_first_run_message(
+                "Preparing the demo failed; run 'studio-desktop init' to see why.", False
+            )
         self.refresh()
+
+    # -- closing -----------------------------------------------------------------------------------------
+
+    def _restore_geometry(self) -> None:
+        saved = self.catalog.get_setting(GEOMETRY_KEY)
+        if isinstance(saved, list) and len(saved) == 4:
+            x, y, width, height = saved
+            self.move(x, y)
+            self.resize(width, height)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        running = [
+            tracker.experiment
+            for tracker in self.experiments.trackers.values()
+            if tracker.experiment.status() in ACTIVE_STATUSES
+        ]
+        if running and not self.ask_keep_running(running):
+            for experiment in running:
+                experiment.request_stop()
+        self.catalog.set_setting(GEOMETRY_KEY, [self.x(), self.y(), self.width(), self.height()])
+        self.chat.shutdown()
+        self.home.monitor.stop()
+        super().closeEvent(event)
+
+    def ask_keep_running(self, running: list) -> bool:
+        """True: keep the runs going in the background; False: stop them (each saves a checkpoint)."""
+        names = ", ".join(e.name for e in running)
+        box = QMessageBox(self)
+        box.setWindowTitle("Training is running")
+        box.setText(f"{names} {'is' if len(running) == 1 else 'are'} still training.")
+        box.setInformativeText("Training runs in its own process; reopen the app later to follow it.")
+        keep = box.addButton("Keep running in background", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Stop (save a checkpoint)", QMessageBox.ButtonRole.DestructiveRole)
+        box.exec()
+        return box.clickedButton() is keep

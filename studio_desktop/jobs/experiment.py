@@ -16,7 +16,7 @@ from typing import Literal
 from studio_desktop.core.config import ExperimentConfig
 from studio_desktop.core.config_io import load_config, save_config
 from studio_desktop.core.errors import CatalogError
-from studio_desktop.core.events import FINAL_KINDS, Event, Failed, Finished, read_events
+from studio_desktop.core.events import FINAL_KINDS, Event, Finished, read_events
 from studio_desktop.jobs.catalog import Catalog, ExperimentRecord, now_iso
 from studio_desktop.jobs.workdir import Workdir, check_name
 
@@ -94,11 +94,17 @@ class Experiment:
         tmp.write_text(json.dumps(info), encoding="utf-8")
         os.replace(tmp, self.pid_path)
 
+    def worker_record(self) -> dict | None:
+        """The recorded worker (pid and process start time), if one was started."""
+        try:
+            return json.loads(self.pid_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
     def worker_alive(self) -> bool:
         """Whether the recorded worker process is still running."""
-        try:
-            info = json.loads(self.pid_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        info = self.worker_record()
+        if info is None:
             return False
         created = _process_create_time(int(info["pid"]))
         return created is not None and abs(created - float(info.get("create_time") or 0)) < 1.0
@@ -111,20 +117,24 @@ class Experiment:
         return self.stop_path.exists()
 
     def status(self, events: list[Event] | None = None) -> Status:
-        """Derived from the last final event and worker liveness."""
+        """Derived from the events and the worker: the final event of the latest worker, else its liveness.
+
+        A final event written before the recorded worker started belongs to an earlier run (a resumed
+        experiment), so it does not end the current one.
+        """
         events = self.events() if events is None else events
+        info = self.worker_record()
+        started = float(info.get("create_time") or 0) if info else 0.0
         final = next((e for e in reversed(events) if e.KIND in FINAL_KINDS), None)
-        if isinstance(final, Finished):
-            return final.status
-        if isinstance(final, Failed):
-            return "failed"
-        if not self.pid_path.exists():
+        if final is not None and (info is None or final.time >= started):
+            return final.status if isinstance(final, Finished) else "failed"
+        if info is None:
             return "created"
         if not self.worker_alive():
             return "crashed"
         if self.stop_requested():
             return "stopping"
-        return "running" if events else "starting"
+        return "running" if any(e.time >= started for e in events) else "starting"
 
     def latest_checkpoint(self) -> Path | None:
         """The complete checkpoint with the highest step, if any."""

@@ -131,3 +131,27 @@ def test_rename_and_delete(store) -> None:
     delete_experiment(catalog, "b")
     assert not renamed.path.exists()
     assert catalog.experiments() == []
+
+
+def test_a_resumed_run_is_running_despite_the_earlier_final_event(store) -> None:
+    wd, catalog = store
+    experiment = create_experiment(wd, catalog, default_config().replace({"experiment_name": "again"}))
+    write(experiment, Finished(status="stopped", step=3, time=1.0))
+    assert experiment.status() == "stopped"
+    process = sleeper()
+    try:
+        experiment.record_worker(process.pid)
+        assert experiment.status() == "starting"
+        write(
+            experiment,
+            Progress(
+                step=4, total_steps=9, epoch=0.5, samples=8, tokens=40, tokens_per_second=1.0, eta_seconds=2.0
+            ),
+        )
+        assert experiment.status() == "running"
+    finally:
+        process.kill()
+        process.wait()
+    assert experiment.status() == "crashed"
+    write(experiment, Finished(status="finished", step=9))
+    assert experiment.status() == "finished"

@@ -1,0 +1,1 @@
+"""The main window's tabs: Home, Datasets, Experiments, Chat."""

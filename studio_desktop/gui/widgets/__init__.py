@@ -1,0 +1,1 @@
+"""Reusable widgets: system monitor, configuration form, curve plots, log view."""
