@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QMainWindow, QMessageBox, QProgressBar, QTabWidget
 
 from studio_desktop import __version__
 from studio_desktop.core.errors import StudioError
-from studio_desktop.core.resources import demo_config_file
+from studio_desktop.core.resources import demo_config_file, resources_dir
 from studio_desktop.gui.tabs.chat import ChatTab
 from studio_desktop.gui.tabs.datasets import DatasetsTab
 from studio_desktop.gui.tabs.experiments import ExperimentsTab
@@ -146,6 +146,14 @@ class MainWindow(QMainWindow):
             f"<b>Studio Desktop {__version__}</b><p>Fine-tune language models on this computer, offline.</p>"
             f"<p>Working directory: <code>{self.workdir.root}</code></p>",
         )
+
+    def open_documentation(self) -> None:
+        """The README shipped with the app (installation, command line, troubleshooting)."""
+        readme = resources_dir().parent / "README.md"
+        if readme.exists():
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(readme)))
+        else:
+            self.about()
 
     def open_workdir(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.workdir.root)))

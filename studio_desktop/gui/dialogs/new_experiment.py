@@ -6,6 +6,7 @@ from pathlib import Path
 
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -21,6 +22,7 @@ from studio_desktop.core.config import ExperimentConfig, default_config
 from studio_desktop.core.errors import StudioError
 from studio_desktop.gui.widgets.config_form import ConfigForm
 from studio_desktop.jobs.catalog import Catalog
+from studio_desktop.jobs.experiment import open_experiment
 
 YAML_FILTER = "YAML config (*.yaml *.yml)"
 
@@ -48,6 +50,13 @@ class NewExperimentDialog(QDialog):
         self.form.validity_changed.connect(self.start_button.setEnabled)
         self.start_button.setEnabled(self.form.is_valid())
         tools = QHBoxLayout()
+        self.clone = QComboBox()
+        self.clone.addItem("Start from defaults")
+        self.clone.addItems([record.name for record in catalog.experiments()])
+        self.clone.setToolTip("Copy the settings of an earlier experiment (its name is cleared)")
+        self.clone.activated.connect(lambda _index: self.clone_from(self.clone.currentText()))
+        self.catalog = catalog
+        tools.addWidget(self.clone)
         for text, tip, slot in (
             (
                 "Load YAML…",
@@ -66,6 +75,13 @@ class NewExperimentDialog(QDialog):
         layout.addLayout(tools)
         layout.addWidget(self.form, stretch=1)
         layout.addWidget(self.buttons)
+
+    def clone_from(self, name: str) -> None:
+        """Fill the form with an earlier experiment's settings, under a new (empty) name."""
+        if not self.catalog.has_experiment(name):
+            return
+        cfg = open_experiment(self.catalog, name).config()
+        self.form.set_config(cfg.replace({"experiment_name": ""}))
 
     def config(self) -> ExperimentConfig:
         return self.form.config()
