@@ -20,21 +20,6 @@ from studio_desktop.worker.train import run_training
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def varied_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model with larger random weights, so that greedy text varies instead of repeating."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    config = AutoConfig.from_pretrained(tiny_model_dir)
-    config.initializer_range = 0.2
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("varied-model")
-    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(folder)
-    return folder
-
-
 def command(workdir: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "studio_desktop", "--workdir", str(workdir), *args]
 

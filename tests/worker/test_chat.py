@@ -12,8 +12,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.chat_models import ChatTarget, generation_defaults, resolve_chat_target
 from studio_desktop.jobs.experiment import create_experiment
@@ -24,21 +22,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SYSTEM = "Answer briefly."
 GREEDY = {"max_length_inference": 24, "min_length_inference": 24, "do_sample": False}
 LONG = {"max_length_inference": 4000, "min_length_inference": 4000, "do_sample": False}
-
-
-@pytest.fixture(scope="module")
-def varied_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model with larger random weights, so that greedy text varies instead of repeating."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    config = AutoConfig.from_pretrained(tiny_model_dir)
-    config.initializer_range = 0.2
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("varied-model")
-    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(folder)
-    return folder
 
 
 class ChatWorker:

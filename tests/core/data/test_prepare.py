@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from studio_desktop.core.config_sections import DatasetSection
-from studio_desktop.core.data.conversations import Conversation, Message
+from studio_desktop.core.data.conversations import Conversation
 from studio_desktop.core.data.prepare import (
     DataCollator,
     EncodedSample,
@@ -16,6 +16,7 @@ from studio_desktop.core.data.prepare import (
 )
 from studio_desktop.core.data.templates import TemplateSettings, render_sample
 from studio_desktop.core.errors import StudioError
+from tests.support.tokenizers import CountingTokenizer, conversation
 
 CHAT = TemplateSettings()
 MARKERS = TemplateSettings(use_chat_template=False)
@@ -23,32 +24,11 @@ LONG = 10_000
 END = "<|im_end|>\n"
 
 
-class CountingTokenizer:
-    """Forwards everything to a tokenizer and records the texts of each call."""
-
-    def __init__(self, inner) -> None:
-        self._inner = inner
-        self.calls: list[list[str]] = []
-
-    def __call__(self, texts, **kwargs):
-        self.calls.append(list(texts))
-        return self._inner(texts, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-
 @pytest.fixture(scope="module")
 def tokenizer(tiny_model_dir):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(tiny_model_dir)
-
-
-def conversation(index: int, *turns: str, system: str = "") -> Conversation:
-    roles = ("user", "assistant")
-    messages = tuple(Message(roles[i % 2], text) for i, text in enumerate(turns))
-    return Conversation(f"c{index}", f"c{index}", system, messages, source_row=index + 1)
 
 
 SINGLE = conversation(0, "What is LoRA rank?", "It sets the capacity of the adapter.")

@@ -8,28 +8,13 @@ from types import SimpleNamespace
 import pytest
 
 from studio_desktop.core.data import tokenize as tokenize_module
-from studio_desktop.core.data.conversations import Conversation, Message
 from studio_desktop.core.data.stats import DatasetStatistics, compute_statistics
 from studio_desktop.core.data.templates import TemplateSettings, render_sample
 from studio_desktop.core.errors import StudioError
+from tests.support.tokenizers import CountingTokenizer, conversation
 
 CHAT = TemplateSettings()
 MARKERS = TemplateSettings(use_chat_template=False)
-
-
-class CountingTokenizer:
-    """Forwards everything to a tokenizer and records the texts of each call."""
-
-    def __init__(self, inner) -> None:
-        self._inner = inner
-        self.calls: list[list[str]] = []
-
-    def __call__(self, texts, **kwargs):
-        self.calls.append(list(texts))
-        return self._inner(texts, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +22,6 @@ def tokenizer(tiny_model_dir):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(tiny_model_dir)
-
-
-def conversation(index: int, *turns: str, system: str = "") -> Conversation:
-    roles = ("user", "assistant")
-    messages = tuple(Message(roles[i % 2], text) for i, text in enumerate(turns))
-    return Conversation(f"c{index}", f"c{index}", system, messages, source_row=index + 1)
 
 
 CONVERSATIONS = [
