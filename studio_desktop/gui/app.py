@@ -26,12 +26,16 @@ def run_gui(workdir_override: str | None) -> int:
         return 1
     from PySide6.QtWidgets import QApplication
 
+    from studio_desktop.gui.error_dialog import install_excepthook
     from studio_desktop.gui.main_window import MainWindow
+    from studio_desktop.gui.theme import apply_theme
 
     workdir = open_workdir(workdir_override)
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Studio Desktop")
     app.setOrganizationName("studio-desktop")
+    apply_theme(app)
+    install_excepthook(app, workdir)
     window = MainWindow(workdir)
     window.show()
     window.start_first_run()

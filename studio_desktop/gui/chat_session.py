@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from PySide6.QtCore import QObject, QProcess, QTimer, Signal
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from studio_desktop.jobs.chat_models import generate_request, stop_request
-from studio_desktop.jobs.launcher import app_command
+from studio_desktop.jobs.launcher import app_command, worker_environment
 from studio_desktop.jobs.workdir import Workdir
 
 STOP_GRACE_MS = 3000
@@ -42,6 +42,10 @@ class ChatSession(QObject):
         program, *args = app_command(["worker", "chat", spec], self.workdir.root)
         self.is_ready = False
         self.error_reported = False
+        environment = QProcessEnvironment.systemEnvironment()
+        for key, value in worker_environment().items():
+            environment.insert(key, value)
+        self.process.setProcessEnvironment(environment)
         self.process.start(program, args)
 
     def send(self, messages: list[dict[str, str]], system: str, settings: dict[str, Any]) -> int:

@@ -13,6 +13,7 @@ from studio_desktop.gui.tabs.chat import ChatTab
 from studio_desktop.gui.tabs.datasets import DatasetsTab
 from studio_desktop.gui.tabs.experiments import ExperimentsTab
 from studio_desktop.gui.tabs.home import HomeTab
+from studio_desktop.jobs.app_settings import device_gpus, get_default_device, get_max_chart_points
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.datasets import DEMO_DONE_KEY
 from studio_desktop.jobs.experiment import ACTIVE_STATUSES, create_experiment
@@ -35,6 +36,7 @@ class MainWindow(QMainWindow):
         self.datasets = DatasetsTab(workdir, self.catalog)
         self.experiments = ExperimentsTab(workdir, self.catalog)
         self.chat = ChatTab(workdir, self.catalog)
+        self.experiments.curves.set_max_points(get_max_chart_points(self.catalog))
         self.tabs = QTabWidget()
         for widget, title in (
             (self.home, "Home"),
@@ -72,6 +74,7 @@ class MainWindow(QMainWindow):
             ("&Import dataset…", QKeySequence("Ctrl+I"), self.import_dataset),
             ("&New experiment…", QKeySequence("Ctrl+N"), self.new_experiment),
             ("&Load config…", QKeySequence("Ctrl+O"), self.load_config),
+            ("&Settings…", QKeySequence.StandardKey.Preferences, self.open_settings),
             ("&Quit", QKeySequence.StandardKey.Quit, self.close),
         ):
             action = QAction(text, self, shortcut=shortcut)
@@ -107,10 +110,15 @@ class MainWindow(QMainWindow):
     def new_experiment(self, dataset: str = "", base=None, yaml_path: str | None = None) -> None:
         from studio_desktop.gui.dialogs.new_experiment import NewExperimentDialog
 
-        if dataset and base is None:
+        if base is None and yaml_path is None:
             from studio_desktop.core.config import default_config
 
-            base = default_config().replace({"dataset.train_dataframe": dataset})
+            values = {"environment.gpus": list(device_gpus(get_default_device(self.catalog)))}
+            if dataset:
+                values["dataset.train_dataframe"] = dataset
+            elif datasets := self.catalog.datasets():
+                values["dataset.train_dataframe"] = datasets[0].name
+            base = default_config().replace(values)
         dialog = NewExperimentDialog(self.catalog, base, self)
         if yaml_path:
             dialog.load(yaml_path)
@@ -127,6 +135,12 @@ class MainWindow(QMainWindow):
             return
         self.tabs.setCurrentWidget(self.experiments)
         self.experiments.start(experiment)
+
+    def open_settings(self) -> None:
+        from studio_desktop.gui.dialogs.settings import SettingsDialog
+
+        if SettingsDialog(self.workdir, self.catalog, self).exec():
+            self.experiments.curves.set_max_points(get_max_chart_points(self.catalog))
 
     def load_config(self) -> None:
         from PySide6.QtWidgets import QFileDialog

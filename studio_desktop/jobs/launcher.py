@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -15,6 +16,13 @@ def app_command(args: Sequence[str], workdir: Path | None = None) -> list[str]:
     if workdir is not None:
         command += ["--workdir", str(workdir)]
     return command + list(args)
+
+
+def worker_environment() -> dict[str, str]:
+    """Variables a worker gets beside the caller's: the Hugging Face token kept in the keyring."""
+    from studio_desktop.jobs.secrets import worker_environment as secret_environment
+
+    return secret_environment()
 
 
 def worker_command(workdir: Path, experiment_dir: Path, resume: bool = False) -> list[str]:
@@ -38,6 +46,7 @@ def start_training_worker(workdir: Path, experiment_dir: Path, resume: bool = Fa
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **worker_environment()},
         )
     experiment.record_worker(process.pid)
     return process

@@ -11,6 +11,7 @@ from studio_desktop.core.errors import StudioError
 
 WORKDIR_ENV = "STUDIO_DESKTOP_WORKDIR"
 APP_NAME = "studio-desktop"
+POINTER_NAME = "workdir"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -21,13 +22,57 @@ def default_root() -> Path:
     return Path(user_data_dir(APP_NAME, appauthor=False))
 
 
+def pointer_path() -> Path:
+    """The one file the app keeps outside the working directory: it names the chosen working directory.
+
+    ``~/.config/studio-desktop/workdir`` on Linux (``$XDG_CONFIG_HOME`` is honoured).
+    """
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir(APP_NAME, appauthor=False)) / POINTER_NAME
+
+
+def read_pointer() -> Path | None:
+    """The working directory chosen in the settings, or None when none was chosen (or it is unreadable)."""
+    try:
+        text = pointer_path().read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return Path(text).expanduser() if text else None
+
+
+def write_pointer(root: str | Path) -> Path:
+    """Remember ``root`` as the working directory from the next start on; nothing is moved or deleted."""
+    target = Path(root).expanduser().resolve()
+    if target.exists() and not target.is_dir():
+        raise StudioError(f"{target} is a file; choose a folder for the working directory.")
+    path = pointer_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(POINTER_NAME + ".tmp")
+        temporary.write_text(str(target) + "\n", encoding="utf-8")
+        temporary.replace(path)
+    except OSError as err:
+        reason = err.strerror or err
+        raise StudioError(f"cannot save the working directory choice in {path}: {reason}") from None
+    return target
+
+
+def clear_pointer() -> None:
+    """Forget the chosen working directory: the platform default applies from the next start."""
+    pointer_path().unlink(missing_ok=True)
+
+
 def resolve_root(override: str | Path | None = None) -> Path:
-    """Pick the root: an explicit override, else ``$STUDIO_DESKTOP_WORKDIR``, else the platform default."""
+    """Pick the root: an explicit override, ``$STUDIO_DESKTOP_WORKDIR``, the pointer file, the default."""
     if override:
         return Path(override).expanduser().resolve()
     env = os.environ.get(WORKDIR_ENV)
     if env:
         return Path(env).expanduser().resolve()
+    chosen = read_pointer()
+    if chosen is not None:
+        return chosen.resolve()
     return default_root()
 
 

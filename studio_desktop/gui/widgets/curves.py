@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from studio_desktop.jobs.run_state import MetricSeries, RunState
 
+DEFAULT_MAX_POINTS = 5000
 X_AXES = {"Step": "steps", "Epoch": "epochs", "Tokens": "tokens"}
 PANELS = (
     ("Loss", ("train/loss", "val/loss")),
@@ -53,6 +54,12 @@ class CurvePanel(QWidget):
             layout.addWidget(plot, stretch=1)
             self.plots.append(plot)
         self.state: RunState | None = None
+        self.max_points = DEFAULT_MAX_POINTS
+
+    def set_max_points(self, points: int) -> None:
+        """Draw at most this many points per curve (every n-th point, the last one always)."""
+        self.max_points = max(2, points)
+        self.redraw()
 
     def show_state(self, state: RunState | None) -> None:
         """Draw this run's curves (None clears them)."""
@@ -66,6 +73,11 @@ class CurvePanel(QWidget):
             if series is None or not series.values:
                 curve.setData([], [])
                 continue
-            curve.setData(
-                np.asarray(getattr(series, axis), dtype=float), np.asarray(series.values, dtype=float)
-            )
+            x = np.asarray(getattr(series, axis), dtype=float)
+            y = np.asarray(series.values, dtype=float)
+            if len(x) > self.max_points:
+                keep = np.unique(
+                    np.append(np.linspace(0, len(x) - 1, self.max_points).astype(int), len(x) - 1)
+                )
+                x, y = x[keep], y[keep]
+            curve.setData(x, y)

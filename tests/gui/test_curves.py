@@ -1,0 +1,29 @@
+"""Curve panel: axes and the cap on drawn points."""
+
+from __future__ import annotations
+
+from studio_desktop.core.events import Metric
+from studio_desktop.jobs.run_state import RunState
+
+
+def test_curves_follow_the_axis_and_are_capped(qtbot) -> None:
+    from studio_desktop.gui.widgets.curves import CurvePanel
+
+    state = RunState()
+    for step in range(1, 1001):
+        state.apply(
+            Metric(step=step, epoch=step / 100, tokens=step * 7, values={"train/loss": 1000.0 / step})
+        )
+    panel = CurvePanel()
+    qtbot.addWidget(panel)
+    panel.show_state(state)
+    x, y = panel.curves["train/loss"].getData()
+    assert len(x) == 1000 and x[0] == 1 and y[-1] == 1.0
+    panel.x_axis.setCurrentText("Tokens")
+    assert panel.curves["train/loss"].getData()[0][-1] == 7000
+    panel.set_max_points(100)
+    x, y = panel.curves["train/loss"].getData()
+    assert len(x) == 100 and x[0] == 7 and x[-1] == 7000 and y[-1] == 1.0
+    panel.show_state(None)
+    x, _ = panel.curves["train/loss"].getData()
+    assert x is None or len(x) == 0
