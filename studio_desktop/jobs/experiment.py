@@ -202,6 +202,8 @@ def delete_experiment(catalog: Catalog, name: str) -> None:
     experiment = open_experiment(catalog, name)
     if experiment.status() in ACTIVE_STATUSES:
         raise CatalogError(f"experiment {name!r} is still running; stop it first.")
+    if experiment.worker_alive():
+        raise CatalogError(f"experiment {name!r} is still shutting down; try again in a moment.")
     catalog.remove_experiment(name)
     shutil.rmtree(experiment.path, ignore_errors=True)
 

@@ -108,11 +108,14 @@ class TrainingSession:
             build_arguments,
             plan_steps,
         )
+        from studio_desktop.worker.preview import write_batch_preview
 
         cfg = self.cfg
         settings = template_settings(cfg.dataset)
         max_length = cfg.tokenizer.max_length
-        train_set = TokenizedDataset(encode_conversations(tokenizer, train, settings, max_length))
+        train_samples = encode_conversations(tokenizer, train, settings, max_length)
+        write_batch_preview(self.experiment.path, tokenizer, train_samples, cfg.training.batch_size)
+        train_set = TokenizedDataset(train_samples)
         eval_set = TokenizedDataset(encode_conversations(tokenizer, validation, settings, max_length))
         drop_last = cfg.training.drop_last_batch and len(train_set) >= 2 * cfg.training.batch_size
         plan = plan_steps(cfg, len(train_set), drop_last)

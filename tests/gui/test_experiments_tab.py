@@ -7,6 +7,7 @@ from pathlib import Path
 
 from studio_desktop.jobs.experiment import create_experiment
 from studio_desktop.worker.train import EXIT_FINISHED, run_training
+from tests.support.facts import FACTS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,6 +73,7 @@ def test_start_stop_resume_and_delete_from_the_tab(qtbot, trained_workdir, make_
     tab.stop_selected()
     qtbot.waitUntil(lambda: row_of(tab, "live")["Status"] == "stopped", timeout=60_000)
 
+    qtbot.waitUntil(lambda: not experiment.worker_alive(), timeout=60_000)
     tab.confirm = lambda _question: True
     tab.delete_selected()
     assert catalog.experiments() == []
@@ -90,3 +92,119 @@ def test_a_reopened_tab_redraws_everything_from_the_file(qtbot, trained_workdir,
     second = make_tab(qtbot, wd, catalog)
     second.select_experiment("again")
     assert list(second.curves.curves["train/loss"].getData()[1]) == drawn
+
+
+def test_predictions_tab_sorts_numerically_and_follows_the_file(qtbot, trained_workdir, make_config) -> None:
+    import pandas as pd
+    from PySide6.QtCore import Qt
+
+    wd, catalog = trained_workdir
+    experiment = create_experiment(wd, catalog, make_config("preds", training__epochs=1))
+    assert run_training(wd.root, experiment.path) == EXIT_FINISHED
+    tab = make_tab(qtbot, wd, catalog)
+    tab.select_experiment("preds")
+    view = tab.predictions
+    headers = [view.proxy.headerData(c, Qt.Orientation.Horizontal) for c in range(view.proxy.columnCount())]
+    assert headers[:3] == ["prompt", "target", "prediction"] and "bleu" in headers and "rouge_l" in headers
+    assert view.proxy.rowCount() == 2
+    targets = {view.proxy.index(r, 1).data() for r in range(2)}
+    assert len(targets) == 2 and targets <= {answer for _q, answer in FACTS}
+
+    frame = pd.read_csv(experiment.predictions_path)
+    extra = pd.DataFrame(
+        {"prompt": ["a", "b", "c"], "target": ["x"] * 3, "prediction": ["y"] * 3, "bleu": [9.0, 100.0, 10.5]}
+    )
+    pd.concat([frame, extra]).fillna(0.0).to_csv(experiment.predictions_path, index=False)
+    tab.refresh()
+    assert view.proxy.rowCount() == 5
+    bleu = headers.index("bleu")
+    view.table.sortByColumn(bleu, Qt.SortOrder.DescendingOrder)
+    column = [float(view.proxy.index(r, bleu).data()) for r in range(5)]
+    assert column[:3] == [100.0, 10.5, 9.0]
+    assert column == sorted(column, reverse=True)
+
+
+def test_training_data_tab_shows_the_trained_spans(qtbot, trained_workdir, make_config) -> None:
+    import json
+
+    wd, catalog = trained_workdir
+    experiment = create_experiment(wd, catalog, make_config("spans", training__epochs=1))
+    assert run_training(wd.root, experiment.path) == EXIT_FINISHED
+    preview = json.loads((experiment.path / "batch_preview.json").read_text(encoding="utf-8"))
+    assert len(preview["samples"]) == 2  # min(batch_size=2, 4)
+    answers = {answer for _q, answer in FACTS}
+    questions = {question for question, _a in FACTS}
+    for segments in preview["samples"]:
+        trained = "".join(s["text"] for s in segments if s["trained"])
+        context = "".join(s["text"] for s in segments if not s["trained"])
+        assert any(answer in trained for answer in answers)
+        assert any(question in context for question in questions)
+        assert not any(question in trained for question in questions)
+    tab = make_tab(qtbot, wd, catalog)
+    tab.select_experiment("spans")
+    tab.details.setCurrentWidget(tab.batch_view)
+    assert tab.batch_view.samples == preview["samples"]
+    html = tab.batch_view.text.toHtml()
+    assert "#c8f0c8" in html and "Sample 2" in tab.batch_view.text.toPlainText()
+    assert "green: in the loss" in tab.batch_view.legend.text()
+
+
+def test_sample_segments_decode_runs_of_trained_tokens(tiny_model_dir) -> None:
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    from studio_desktop.worker.preview import sample_segments, write_batch_preview
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    prompt = tokenizer("What colour is the sky?", add_special_tokens=False)["input_ids"]
+    answer = tokenizer(" The sky is blue.", add_special_tokens=False)["input_ids"]
+    ids = prompt + answer
+    labels = [-100] * len(prompt) + answer
+    segments = sample_segments(tokenizer, ids, labels)
+    assert [s["trained"] for s in segments] == [False, True]
+    assert "".join(s["text"] for s in segments) == tokenizer.decode(ids)
+    sample = SimpleNamespace(input_ids=ids, labels=labels)
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_batch_preview(Path(folder), tokenizer, [sample] * 6, batch_size=8)
+        assert len(json.loads(path.read_text(encoding="utf-8"))["samples"]) == 4
+    from studio_desktop.gui.widgets.batch_view import BATCH_PREVIEW_FILE
+    from studio_desktop.worker.preview import BATCH_PREVIEW_FILE as WORKER_FILE
+
+    assert BATCH_PREVIEW_FILE == WORKER_FILE
+
+
+def test_export_runs_the_cli_and_is_refused_until_finished(qtbot, trained_workdir, make_config) -> None:
+    wd, catalog = trained_workdir
+    os.environ["PYTHONPATH"] = str(ROOT)
+    experiment = create_experiment(wd, catalog, make_config("ship", training__epochs=1))
+    create_experiment(wd, catalog, make_config("idle"))
+    assert run_training(wd.root, experiment.path) == EXIT_FINISHED
+    tab = make_tab(qtbot, wd, catalog)
+    button = tab.action_buttons["Export…"]
+    tab.select_experiment("idle")
+    assert not button.isEnabled() and "idle is created" in button.toolTip()
+    tab.select_experiment("ship")
+    assert button.isEnabled()
+    button.click()
+    dialog = tab.export_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert Path(dialog.folder.text()) == wd.root / "exports" / "ship-merged"
+    dialog.format_buttons["adapter"].setChecked(True)
+    assert Path(dialog.folder.text()) == wd.root / "exports" / "ship-adapter"
+    fractions: list[float] = []
+    dialog.runner.progress.connect(lambda _stage, fraction: fractions.append(fraction))
+    with qtbot.waitSignal(dialog.runner.finished_ok, timeout=60_000):
+        dialog.export_button.click()
+    assert (wd.root / "exports" / "ship-adapter" / "adapter_config.json").is_file()
+    assert dialog.exported_folder == wd.root / "exports" / "ship-adapter"
+    assert dialog.open_button.isVisible() and "Exported ship" in dialog.message.text()
+    assert fractions and dialog.progress_bar.value() == 100
+
+    with qtbot.waitSignal(dialog.runner.failed, timeout=60_000):
+        dialog.export_button.click()
+    assert "exists" in dialog.message.text() and "--overwrite" not in dialog.arguments()
+    assert not dialog.open_button.isVisible() and dialog.export_button.isEnabled()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, QUrl, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -23,8 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio_desktop.core.config_io import config_to_dict
 from studio_desktop.core.errors import StudioError
+from studio_desktop.gui.dialogs.export_experiment import ExportExperimentDialog
+from studio_desktop.gui.widgets.batch_view import BatchView
+from studio_desktop.gui.widgets.compare import CompareRun, CompareView
 from studio_desktop.gui.widgets.curves import CurvePanel
+from studio_desktop.gui.widgets.predictions import PredictionsView
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.experiment import (
     ACTIVE_STATUSES,
@@ -38,6 +43,7 @@ from studio_desktop.jobs.workdir import Workdir
 
 COLUMNS = ("Name", "Status", "Progress", "ETA", "Train loss", "Val loss", "Created")
 REFRESH_MS = 1000
+EXPORT_TIP = "Export the selected finished experiment as a merged model or a LoRA adapter"
 
 
 def format_eta(seconds: float | None) -> str:
@@ -65,32 +71,37 @@ class ExperimentsTab(QWidget):
         self.trackers: dict[str, RunTracker] = {}
         self.workers: list[subprocess.Popen] = []
         self.confirm = self._ask
+        self.export_dialog: ExportExperimentDialog | None = None
+        self.compare_view: CompareView | None = None
+        self.action_buttons: dict[str, QPushButton] = {}
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.itemSelectionChanged.connect(self._show_selected)
         self.curves = CurvePanel()
         self.log_view = QPlainTextEdit(readOnly=True)
         self.config_view = QPlainTextEdit(readOnly=True)
+        self.predictions = PredictionsView()
+        self.batch_view = BatchView()
         self.details = QTabWidget()
         self.details.addTab(self.curves, "Curves")
         self.details.addTab(self.log_view, "Log")
         self.details.addTab(self.config_view, "Config")
+        self.details.addTab(self.predictions, "Predictions")
+        self.details.addTab(self.batch_view, "Training data")
         self.buttons = self._build_buttons()
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.addLayout(self.buttons)
-        left_layout.addWidget(self.table)
         splitter = QSplitter()
-        splitter.addWidget(left)
+        splitter.addWidget(self.table)
         splitter.addWidget(self.details)
         splitter.setSizes([480, 620])
-        QVBoxLayout(self).addWidget(splitter)
+        layout = QVBoxLayout(self)
+        layout.addLayout(self.buttons)
+        layout.addWidget(splitter)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.refresh)
         self.timer.start(REFRESH_MS)
@@ -109,11 +120,14 @@ class ExperimentsTab(QWidget):
             ("Rename…", "Rename the selected experiment", self.rename_selected),
             ("Delete", "Delete the selected experiment and its files", self.delete_selected),
             ("Open folder", "Show the experiment folder in the file manager", self.open_selected_folder),
+            ("Export…", EXPORT_TIP, self.export_selected),
+            ("Compare", "Compare the selected experiments (select two or more)", self.compare_selected),
         )
         for text, tip, slot in actions:
             button = QPushButton(text)
             button.setToolTip(tip)
             button.clicked.connect(lambda _checked=False, run=slot: run())
+            self.action_buttons[text] = button
             row.addWidget(button)
         row.addStretch(1)
         return row
@@ -128,15 +142,39 @@ class ExperimentsTab(QWidget):
     def _error(self, message: str) -> None:
         QMessageBox.warning(self, "Studio Desktop", message)
 
+    def selected_names(self) -> list[str]:
+        """The names of every selected experiment, top to bottom."""
+        rows = sorted(index.row() for index in self.table.selectionModel().selectedRows())
+        return [self.table.item(row, 0).text() for row in rows]
+
     def selected_name(self) -> str | None:
-        rows = self.table.selectionModel().selectedRows()
-        return self.table.item(rows[0].row(), 0).text() if rows else None
+        """The experiment the details show: the current row if it is selected, else the first selected."""
+        current = self.table.currentRow()
+        rows = {index.row() for index in self.table.selectionModel().selectedRows()}
+        if current in rows and self.table.item(current, 0) is not None:
+            return self.table.item(current, 0).text()
+        return self.table.item(min(rows), 0).text() if rows else None
 
     def select_experiment(self, name: str) -> None:
+        """Select only ``name``."""
+        self.select_experiments([name], current=name)
+
+    def select_experiments(self, names: list[str], current: str | None = None) -> None:
+        """Select every experiment in ``names``; ``current`` is the one whose details are shown."""
+        selection = QItemSelection()
+        model = self.table.model()
+        current_row = -1
         for row in range(self.table.rowCount()):
-            if self.table.item(row, 0).text() == name:
-                self.table.selectRow(row)
-                return
+            name = self.table.item(row, 0).text()
+            if name in names:
+                selection.select(model.index(row, 0), model.index(row, self.table.columnCount() - 1))
+            if name == current:
+                current_row = row
+        flags = QItemSelectionModel.SelectionFlag
+        selection_model = self.table.selectionModel()
+        if current_row >= 0:
+            selection_model.setCurrentIndex(model.index(current_row, 0), flags.NoUpdate)
+        selection_model.select(selection, flags.ClearAndSelect | flags.Rows)
 
     def tracker(self, name: str, path: Path) -> RunTracker:
         tracker = self.trackers.get(name)
@@ -148,7 +186,7 @@ class ExperimentsTab(QWidget):
         """Read new events of every experiment and redraw the list and the selected run."""
         self.workers = [worker for worker in self.workers if worker.poll() is None]
         records = self.catalog.experiments()
-        selected = self.selected_name()
+        selected, shown = self.selected_names(), self.selected_name()
         self.table.blockSignals(True)
         self.table.setRowCount(len(records))
         for row, record in enumerate(records):
@@ -158,8 +196,12 @@ class ExperimentsTab(QWidget):
                 self.table.setItem(row, column, QTableWidgetItem(text))
         self.table.blockSignals(False)
         if selected:
-            self.select_experiment(selected)
-            self._update_details(selected, full=False)
+            self.select_experiments(selected, current=shown)
+        if shown:
+            self._update_details(shown, full=False)
+        if self.compare_view is not None and self.compare_view.isVisible():
+            self.compare_view.redraw()
+        self._update_actions()
 
     def _row_texts(self, name: str, created: str, tracker: RunTracker) -> tuple[str, ...]:
         state = tracker.state
@@ -183,6 +225,28 @@ class ExperimentsTab(QWidget):
         name = self.selected_name()
         if name:
             self._update_details(name, full=True)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        """Enable Export for one finished run and Compare for two or more runs, with tooltips that say why."""
+        names = self.selected_names()
+        tracker = self.trackers.get(names[0]) if len(names) == 1 else None
+        status = tracker.experiment.status() if tracker is not None else None
+        export = self.action_buttons["Export…"]
+        export.setEnabled(status == "finished")
+        if status == "finished":
+            export.setToolTip(EXPORT_TIP)
+        elif status is None:
+            export.setToolTip("Select one finished experiment to export it")
+        else:
+            export.setToolTip(f"Only finished experiments can be exported; {names[0]} is {status}")
+        compare = self.action_buttons["Compare"]
+        compare.setEnabled(len(names) >= 2)
+        compare.setToolTip(
+            f"Compare the {len(names)} selected experiments"
+            if len(names) >= 2
+            else "Select two or more experiments (Ctrl+click or Shift+click) to compare them"
+        )
 
     def _update_details(self, name: str, full: bool) -> None:
         tracker = self.trackers.get(name)
@@ -198,6 +262,8 @@ class ExperimentsTab(QWidget):
             self.log_view.setPlainText(text)
         if full and tracker.experiment.config_path.exists():
             self.config_view.setPlainText(tracker.experiment.config_path.read_text(encoding="utf-8"))
+        self.predictions.show_file(tracker.experiment.predictions_path)
+        self.batch_view.show_folder(tracker.experiment.path)
 
     def start(self, experiment: Experiment, resume: bool = False) -> None:
         """Start a worker that outlives this window."""
@@ -249,9 +315,35 @@ class ExperimentsTab(QWidget):
             return
         self.trackers.pop(name, None)
         self.curves.show_state(None)
+        self.predictions.show_file(None)
+        self.batch_view.show_folder(None)
         self.refresh()
 
     def open_selected_folder(self) -> None:
         experiment = self._selected_experiment()
         if experiment is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(experiment.path)))
+
+    def export_selected(self) -> None:
+        """Open the export dialog for the selected finished experiment (it runs ``studio-desktop export``)."""
+        experiment = self._selected_experiment()
+        if experiment is None or experiment.status() != "finished":
+            return
+        self.export_dialog = ExportExperimentDialog(self.workdir.root, experiment.name, self)
+        self.export_dialog.open()
+
+    def compare_selected(self) -> None:
+        """Open a CompareView of the selected experiments; its curves follow the runs live."""
+        names = self.selected_names()
+        if len(names) < 2:
+            return
+        runs = []
+        for name in names:
+            tracker = self.trackers[name]
+            try:
+                config = config_to_dict(tracker.experiment.config())
+            except StudioError:
+                config = {}
+            runs.append(CompareRun(name, tracker.state, config))
+        self.compare_view = CompareView(runs, self)
+        self.compare_view.show()
