@@ -99,7 +99,9 @@ def test_the_window_process_loads_no_model_library(workdir: Path) -> None:
         "window = MainWindow(open_workdir())\n"
         "window.show(); app.processEvents()\n"
         f"heavy = {HEAVY!r}\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith('studio_desktop.worker')))\n"
+        "worker = 'studio_desktop.worker'\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(worker)]\n"
+        "print(sorted(loaded))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen"}
     result = subprocess.run(
