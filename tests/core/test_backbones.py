@@ -11,14 +11,13 @@ import pytest
 
 from studio_desktop.core.backbones import (
     BUNDLED_BACKBONE,
-    MARKER_FILE,
     bundled_gguf_file,
-    convert_gguf_to_folder,
     list_backbones,
     load_tokenizer,
     resolve_backbone,
 )
 from studio_desktop.core.errors import BackboneError
+from studio_desktop.core.gguf import MARKER_FILE, convert_gguf_to_folder
 from tests.support.tiny_gguf import write_gguf_of_architecture, write_tiny_gguf
 
 PROMPT = [{"role": "user", "content": "What does the learning rate control in training?"}]

@@ -12,7 +12,8 @@ from PySide6.QtGui import QDropEvent, QTextCursor
 
 from studio_desktop.gui.dialogs.import_dataset import ImportDatasetDialog, dropped_data_path
 from studio_desktop.gui.process import CommandRunner, error_message, parse_progress
-from studio_desktop.gui.tabs.datasets import TRAINED_BACKGROUND, DatasetsTab
+from studio_desktop.gui.tabs.datasets import DatasetsTab
+from studio_desktop.gui.widgets.dataset_views import TRAINED_BACKGROUND
 from studio_desktop.jobs.catalog import Catalog, ExperimentRecord, now_iso
 from studio_desktop.jobs.launcher import app_command
 from studio_desktop.jobs.workdir import Workdir
