@@ -10,7 +10,8 @@ import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QTextCursor
 
-from studio_desktop.gui.dialogs.import_dataset import ImportDatasetDialog, dropped_data_path
+from studio_desktop.gui.dialogs.import_dataset import ImportDatasetDialog
+from studio_desktop.gui.dialogs.import_support import dropped_data_path
 from studio_desktop.gui.process import CommandRunner, error_message, parse_progress
 from studio_desktop.gui.tabs.datasets import DatasetsTab
 from studio_desktop.gui.widgets.dataset_views import TRAINED_BACKGROUND

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from studio_desktop.core.events import Metric
 from studio_desktop.jobs.experiment import create_experiment
 from studio_desktop.worker.train import EXIT_FINISHED, run_training
 from tests.support.facts import FACTS
@@ -44,6 +45,10 @@ def test_a_finished_run_is_listed_with_its_curves(qtbot, trained_workdir, make_c
     assert row["Status"] == "finished"
     assert row["Progress"] == "8/8 (100%)"
     assert row["Val loss"] != "-"
+    val = [
+        e.values["val/loss"] for e in experiment.events() if isinstance(e, Metric) and "val/loss" in e.values
+    ]
+    assert row["Best val loss"] == f"{min(val):.4f}"
     tab.select_experiment("done")
     x, _ = tab.curves.curves["train/loss"].getData()
     assert len(x) == 8 and list(x) == [1, 2, 3, 4, 5, 6, 7, 8]

@@ -6,9 +6,10 @@ import json
 import shlex
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
     QRadioButton,
     QSpinBox,
     QTableView,
+    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -36,12 +38,12 @@ from PySide6.QtWidgets import (
 from studio_desktop.core.backbone_names import BUNDLED_BACKBONE
 from studio_desktop.core.data.formats import guess_mapping
 from studio_desktop.core.errors import DataError
+from studio_desktop.gui.dialogs.import_support import DATA_SUFFIXES, absolute, name_from_path, preview_html
 from studio_desktop.gui.models.dataframe_model import HEAD_ROWS, DataFrameModel, read_head
 from studio_desktop.gui.process import CommandRunner
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.workdir import NAME_PATTERN, Workdir
 
-DATA_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".json", ".jsonl", ".ndjson")
 DATA_FILTER = f"Data files ({' '.join('*' + s for s in DATA_SUFFIXES)});;All files (*)"
 FORMATS = (
     ("Detect automatically", None),
@@ -60,30 +62,6 @@ COLUMN_FIELDS = {
     "rejected_answer_column": ("Rejected answer", "Column with the rejected answer of preference data."),
 }
 DETECT = "(detect)"
-
-
-def dropped_data_path(mime: QMimeData) -> str | None:
-    """The one local data file or folder that a drag carries, else None."""
-    urls = mime.urls() if mime.hasUrls() else []
-    if len(urls) != 1 or not urls[0].isLocalFile():
-        return None
-    path = Path(urls[0].toLocalFile())
-    return str(path) if path.is_dir() or path.suffix.lower() in DATA_SUFFIXES else None
-
-
-def absolute(path: str) -> str:
-    """``path`` with ``~`` expanded, made absolute (the child process may run elsewhere)."""
-    return str(Path(path.strip()).expanduser().absolute())
-
-
-def name_from_path(path: Path, catalog: Catalog) -> str:
-    """A new dataset name derived from the file name, numbered when the name is taken."""
-    stem = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in path.stem).strip("-._")
-    base = stem[:90] or "dataset"
-    name, number = base, 2
-    while catalog.has_dataset(name):
-        name, number = f"{base}-{number}", number + 1
-    return name
 
 
 class ImportDatasetDialog(QDialog):
@@ -189,12 +167,30 @@ class ImportDatasetDialog(QDialog):
         self.head_view.setWordWrap(False)
         self.head_view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.head_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.preview = QTextBrowser(toolTip="The first conversations as the chosen columns map them")
+        self.preview.setMinimumHeight(90)
         layout = QVBoxLayout(box)
         layout.addLayout(grid)
         layout.addWidget(self.detection)
         layout.addWidget(self.head_view, 1)
+        layout.addWidget(self.preview, 1)
         self._fill_columns([])
+        self.format_box.currentIndexChanged.connect(self._update_preview)
+        for combo in self.column_boxes.values():
+            combo.currentIndexChanged.connect(self._update_preview)
         return box
+
+    def _update_preview(self) -> None:
+        overrides: dict[str, Any] = {}
+        if self.format_box.currentData():
+            overrides["format"] = self.format_box.currentData()
+        for field, combo in self.column_boxes.items():
+            value = combo.currentData()
+            if value is not None and value != self.detected.get(field):
+                key = "prompt_columns" if field == "prompt_column" else field
+                overrides[key] = [value] if key == "prompt_columns" else value
+        source = Path(self.path_edit.text().strip()).expanduser()
+        self.preview.setHtml(preview_html(self.head_model.frame, source, overrides))
 
     def _build_options(self) -> QGroupBox:
         box = QGroupBox("Validation and tokens")
@@ -262,6 +258,7 @@ class ImportDatasetDialog(QDialog):
         for column in range(len(head.columns)):
             self.head_view.setColumnWidth(column, min(self.head_view.columnWidth(column), 260))
         self._fill_columns([str(c) for c in head.columns])
+        self._update_preview()
         self._validate()
 
     def _detect(self, head: pd.DataFrame, source: Path) -> dict[str, str | None]:

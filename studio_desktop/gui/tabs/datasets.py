@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from studio_desktop.core.errors import CatalogError
-from studio_desktop.gui.dialogs.import_dataset import ImportDatasetDialog, dropped_data_path
+from studio_desktop.gui.dialogs.import_dataset import ImportDatasetDialog
+from studio_desktop.gui.dialogs.import_support import dropped_data_path
 from studio_desktop.gui.models.dataframe_model import DataFrameModel, conversations_frame, records_frame
 from studio_desktop.gui.widgets.dataset_views import InsightsPanel, legend_html, sample_html
 from studio_desktop.jobs.catalog import Catalog, DatasetRecord

@@ -41,7 +41,7 @@ from studio_desktop.jobs.launcher import start_training_worker
 from studio_desktop.jobs.run_state import RunTracker
 from studio_desktop.jobs.workdir import Workdir
 
-COLUMNS = ("Name", "Status", "Progress", "ETA", "Train loss", "Val loss", "Created")
+COLUMNS = ("Name", "Status", "Progress", "ETA", "Train loss", "Val loss", "Best val loss", "Created")
 REFRESH_MS = 1000
 EXPORT_TIP = "Export the selected finished experiment as a merged model or a LoRA adapter"
 
@@ -218,6 +218,7 @@ class ExperimentsTab(QWidget):
             eta,
             format_number(state.latest("train/loss")),
             format_number(state.latest("val/loss")),
+            format_number(min(val.values) if (val := state.series.get("val/loss")) and val.values else None),
             created,
         )
 

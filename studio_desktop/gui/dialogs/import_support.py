@@ -1,0 +1,69 @@
+"""Helpers of the import dialog: dropped paths, dataset names, and a preview of the column mapping."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from PySide6.QtCore import QMimeData
+
+from studio_desktop.core.data.formats import ColumnMapping, guess_mapping, to_conversations
+from studio_desktop.core.errors import StudioError
+from studio_desktop.jobs.catalog import Catalog
+
+DATA_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".json", ".jsonl", ".ndjson")
+PREVIEW_CONVERSATIONS = 2
+ROLE_NAMES = {"system": "System", "user": "User", "assistant": "Assistant"}
+
+
+def preview_mapping(head: pd.DataFrame, source: Path, overrides: dict[str, Any]) -> ColumnMapping:
+    """The detected mapping of ``head`` with the hand-set fields on top (hand-set alone if nothing fits)."""
+    try:
+        detected = guess_mapping(head, source).to_dict()
+    except StudioError:
+        detected = {"format": "prompt_answer"}
+    return ColumnMapping.from_dict({**detected, **overrides})
+
+
+def preview_html(head: pd.DataFrame, source: Path, overrides: dict[str, Any]) -> str:
+    """The first conversations of ``head`` under the mapping, or the problem (file, row, field) in red."""
+    if head.empty:
+        return ""
+    try:
+        conversations = to_conversations(head, preview_mapping(head, source, overrides), source)
+    except StudioError as err:
+        return f'<p style="color:#b00020">{html.escape(str(err))}</p>'
+    parts = []
+    for conversation in conversations[:PREVIEW_CONVERSATIONS]:
+        turns = ([("system", conversation.system)] if conversation.system else []) + [
+            (message.role, message.content) for message in conversation.messages
+        ]
+        lines = [f"<b>{ROLE_NAMES[role]}:</b> {html.escape(text)}" for role, text in turns]
+        parts.append("<p>" + "<br>".join(lines) + "</p>")
+    return "<hr>".join(parts)
+
+
+def dropped_data_path(mime: QMimeData) -> str | None:
+    """The one local data file or folder that a drag carries, else None."""
+    urls = mime.urls() if mime.hasUrls() else []
+    if len(urls) != 1 or not urls[0].isLocalFile():
+        return None
+    path = Path(urls[0].toLocalFile())
+    return str(path) if path.is_dir() or path.suffix.lower() in DATA_SUFFIXES else None
+
+
+def absolute(path: str) -> str:
+    """``path`` with ``~`` expanded, made absolute (the child process may run elsewhere)."""
+    return str(Path(path.strip()).expanduser().absolute())
+
+
+def name_from_path(path: Path, catalog: Catalog) -> str:
+    """A new dataset name derived from the file name, numbered when the name is taken."""
+    stem = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in path.stem).strip("-._")
+    base = stem[:90] or "dataset"
+    name, number = base, 2
+    while catalog.has_dataset(name):
+        name, number = f"{base}-{number}", number + 1
+    return name
