@@ -14,7 +14,7 @@ from studio_desktop.jobs.dataset_import import ImportRequest, import_dataset
 from studio_desktop.jobs.experiment import create_experiment
 from studio_desktop.jobs.workdir import open_workdir
 from studio_desktop.worker.train import EXIT_FINISHED, run_training
-from tests.cli.test_cli import cli, failed, ok
+from tests.support.cli import cli, failed, ok
 from tests.support.facts import FACTS
 
 
