@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import keyring
 import pytest
-from keyring.backends import fail
 from PySide6.QtCore import Qt
 
 from studio_desktop.gui.dialogs.settings import SettingsDialog
@@ -15,7 +12,7 @@ from studio_desktop.jobs import app_settings, secrets
 from studio_desktop.jobs.app_settings import AppSettings
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.workdir import WORKDIR_ENV, Workdir, open_workdir, pointer_path, resolve_root
-from tests.jobs.test_app_settings import SECRET, MemoryKeyring
+from tests.support.keyrings import SECRET, MemoryKeyring
 
 GPUS = [(0, "Test GPU A"), (1, "Test GPU B")]
 
@@ -25,23 +22,6 @@ def setup(workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tup
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config-home"))
     wd = open_workdir()
     return wd, Catalog(wd.catalog_path)
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
-
-
-@pytest.fixture
-def no_keyring() -> Iterator[None]:
-    previous = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    yield
-    keyring.set_keyring(previous)
 
 
 def test_shows_current_values_and_every_control_has_a_tooltip(qtbot, setup, no_keyring) -> None:
