@@ -8,17 +8,10 @@ import time
 
 from studio_desktop.core.events import EventReader, Failed, Finished, Log, Metric, Progress, Started
 from studio_desktop.jobs.experiment import Experiment
+from studio_desktop.jobs.run_state import format_eta
 
 PLAIN_PROGRESS_SECONDS = 5.0
 EXIT_BY_STATUS = {"finished": 0, "failed": 1, "stopped": 2, "crashed": 1}
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
 class Follower:
@@ -83,7 +76,7 @@ class Follower:
             loss = f"loss {self.loss:.4f}" if self.loss is not None else "loss -"
             self._line(
                 f"step {event.step}/{event.total_steps}  epoch {event.epoch:.2f}  {loss}  "
-                f"{event.tokens_per_second:.0f} tok/s  ETA {format_eta(event.eta_seconds)}"
+                f"{event.tokens_per_second:.0f} tok/s  ETA {format_eta(event.eta_seconds, '--:--')}"
             )
         elif isinstance(event, Log):
             self._line(f"[{event.level}] {event.message}", keep=True)

@@ -13,14 +13,6 @@ from typing import Any
 from studio_desktop.core.config_fields import FieldInfo, Section
 from studio_desktop.core.config_sections import (
     BUNDLED_BACKBONE,
-    CAUSAL_LM,
-    CLASSIFICATION,
-    DPO,
-    LOSSES,
-    METRICS,
-    PROBLEM_TYPES,
-    REGRESSION,
-    RUNNABLE_PROBLEM_TYPES,
     SECTIONS,
     ArchitectureSection,
     AugmentationSection,
@@ -33,6 +25,15 @@ from studio_desktop.core.config_sections import (
     TrainingSection,
 )
 from studio_desktop.core.errors import ConfigError
+from studio_desktop.core.problem_types import (
+    CAUSAL_LM,
+    CLASSIFICATION,
+    DPO,
+    LOSSES,
+    METRICS,
+    PROBLEM_TYPES,
+    REGRESSION,
+)
 
 __all__ = [
     "CAUSAL_LM",
@@ -40,7 +41,6 @@ __all__ = [
     "DPO",
     "PROBLEM_TYPES",
     "REGRESSION",
-    "RUNNABLE_PROBLEM_TYPES",
     "SECTIONS",
     "ExperimentConfig",
     "default_config",

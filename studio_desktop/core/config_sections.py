@@ -6,32 +6,16 @@ from dataclasses import dataclass
 
 from studio_desktop.core.backbone_names import BUNDLED_BACKBONE
 from studio_desktop.core.config_fields import Section, setting
-
-CAUSAL_LM = "text_causal_language_modeling"
-DPO = "text_dpo_modeling"
-CLASSIFICATION = "text_causal_classification_modeling"
-REGRESSION = "text_causal_regression_modeling"
-PROBLEM_TYPES = (CAUSAL_LM, DPO, CLASSIFICATION, REGRESSION)
-RUNNABLE_PROBLEM_TYPES = (CAUSAL_LM,)
-
-LOSSES = {
-    CAUSAL_LM: ("TokenAveragedCrossEntropy", "SampleAveragedCrossEntropy"),
-    DPO: ("DPOLoss", "DPOHingeLoss", "DPOIPOLoss", "KTOPairLoss", "CPOLoss", "SimPOLoss"),
-    CLASSIFICATION: ("BinaryCrossEntropyLoss", "CrossEntropyLoss"),
-    REGRESSION: ("MSELoss", "MAELoss"),
-}
-METRICS = {
-    CAUSAL_LM: ("Perplexity", "BLEU", "ROUGE-L", "GPT"),
-    DPO: ("Perplexity", "BLEU", "ROUGE-L", "GPT"),
-    CLASSIFICATION: ("AUC", "Accuracy", "LogLoss"),
-    REGRESSION: ("MSE", "MAE"),
-}
-GENERATIVE = (CAUSAL_LM, DPO)
-HEADS = (CLASSIFICATION, REGRESSION)
-
-
-def _union(table: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(v for values in table.values() for v in values))
+from studio_desktop.core.problem_types import (
+    CAUSAL_LM,
+    CLASSIFICATION,
+    DPO,
+    GENERATIVE,
+    LOSSES,
+    METRICS,
+    PROBLEM_TYPES,
+    all_choices,
+)
 
 
 @dataclass(frozen=True)
@@ -173,7 +157,7 @@ class TrainingSection(Section):
     loss_function: str = setting(
         "TokenAveragedCrossEntropy",
         "Loss to minimise; the choices depend on the problem type.",
-        choices=_union(LOSSES),
+        choices=all_choices(LOSSES),
     )
     optimizer: str = setting(
         "AdamW",
@@ -302,7 +286,7 @@ class PredictionSection(Section):
 
     SECTION = "prediction"
     metric: str = setting(
-        "Perplexity", "Main validation metric; it picks the best checkpoint.", choices=_union(METRICS)
+        "Perplexity", "Main validation metric; it picks the best checkpoint.", choices=all_choices(METRICS)
     )
     metric_gpt_model: str = setting(
         "gpt-4o-mini",

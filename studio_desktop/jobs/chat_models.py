@@ -25,9 +25,10 @@ from typing import Any, Literal
 
 from studio_desktop.core.backbone_names import BUNDLED_BACKBONE, is_bundled, is_hub_id
 from studio_desktop.core.config import ExperimentConfig, default_config
-from studio_desktop.core.config_sections import GENERATIVE, PredictionSection
+from studio_desktop.core.config_sections import PredictionSection
 from studio_desktop.core.data.conversations import Message
 from studio_desktop.core.errors import CatalogError, ConfigError
+from studio_desktop.core.problem_types import GENERATIVE
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.experiment import Experiment, open_experiment
 from studio_desktop.jobs.workdir import Workdir

@@ -69,3 +69,12 @@ class RunTracker:
         for event in events:
             self.state.apply(event)
         return events
+
+
+def format_eta(seconds: float | None, unknown: str = "-") -> str:
+    """A remaining time as ``m:ss`` or ``h:mm:ss``; ``unknown`` while it cannot be estimated."""
+    if seconds is None:
+        return unknown
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -38,29 +38,20 @@ from PySide6.QtWidgets import (
 from studio_desktop.core.backbone_names import BUNDLED_BACKBONE
 from studio_desktop.core.data.formats import guess_mapping
 from studio_desktop.core.errors import DataError
-from studio_desktop.gui.dialogs.import_support import DATA_SUFFIXES, absolute, name_from_path, preview_html
+from studio_desktop.gui.dialogs.import_support import (
+    COLUMN_FIELDS,
+    DATA_SUFFIXES,
+    FORMATS,
+    absolute,
+    name_from_path,
+    preview_html,
+)
 from studio_desktop.gui.models.dataframe_model import HEAD_ROWS, DataFrameModel, read_head
 from studio_desktop.gui.process import CommandRunner
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.workdir import NAME_PATTERN, Workdir
 
 DATA_FILTER = f"Data files ({' '.join('*' + s for s in DATA_SUFFIXES)});;All files (*)"
-FORMATS = (
-    ("Detect automatically", None),
-    ("Alpaca (instruction, input, output)", "alpaca"),
-    ("ShareGPT (conversations: from/value)", "sharegpt"),
-    ("Messages (messages: role/content)", "messages"),
-    ("Prompt and answer columns", "prompt_answer"),
-)
-COLUMN_FIELDS = {
-    "prompt_column": ("Prompt", "Column with the user prompt."),
-    "answer_column": ("Answer", "Column with the answer the model learns to give."),
-    "system_column": ("System", "Column with the system prompt (optional)."),
-    "conversation_column": ("Conversation", "Column holding whole conversations (ShareGPT/messages)."),
-    "id_column": ("ID", "Column with row ids, for multi-turn chains (optional)."),
-    "parent_id_column": ("Parent ID", "Column with the parent row's id, for multi-turn chains (optional)."),
-    "rejected_answer_column": ("Rejected answer", "Column with the rejected answer of preference data."),
-}
 DETECT = "(detect)"
 
 

@@ -15,6 +15,22 @@ from studio_desktop.jobs.catalog import Catalog
 
 DATA_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".json", ".jsonl", ".ndjson")
 PREVIEW_CONVERSATIONS = 2
+FORMATS = (
+    ("Detect automatically", None),
+    ("Alpaca (instruction, input, output)", "alpaca"),
+    ("ShareGPT (conversations: from/value)", "sharegpt"),
+    ("Messages (messages: role/content)", "messages"),
+    ("Prompt and answer columns", "prompt_answer"),
+)
+COLUMN_FIELDS = {
+    "prompt_column": ("Prompt", "Column with the user prompt."),
+    "answer_column": ("Answer", "Column with the answer the model learns to give."),
+    "system_column": ("System", "Column with the system prompt (optional)."),
+    "conversation_column": ("Conversation", "Column holding whole conversations (ShareGPT/messages)."),
+    "id_column": ("ID", "Column with row ids, for multi-turn chains (optional)."),
+    "parent_id_column": ("Parent ID", "Column with the parent row's id, for multi-turn chains (optional)."),
+    "rejected_answer_column": ("Rejected answer", "Column with the rejected answer of preference data."),
+}
 ROLE_NAMES = {"system": "System", "user": "User", "assistant": "Assistant"}
 
 

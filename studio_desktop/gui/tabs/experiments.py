@@ -38,21 +38,12 @@ from studio_desktop.jobs.experiment import (
     rename_experiment,
 )
 from studio_desktop.jobs.launcher import start_training_worker
-from studio_desktop.jobs.run_state import RunTracker
+from studio_desktop.jobs.run_state import RunTracker, format_eta
 from studio_desktop.jobs.workdir import Workdir
 
 COLUMNS = ("Name", "Status", "Progress", "ETA", "Train loss", "Val loss", "Best val loss", "Created")
 REFRESH_MS = 1000
 EXPORT_TIP = "Export the selected finished experiment as a merged model or a LoRA adapter"
-
-
-def format_eta(seconds: float | None) -> str:
-    """``m:ss`` or ``h:mm:ss``; a dash while unknown."""
-    if seconds is None:
-        return "-"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def format_number(value: float | None) -> str:

@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
 from studio_desktop.core.config import CAUSAL_LM, SECTIONS, ExperimentConfig, default_config, describe_fields
 from studio_desktop.core.config_fields import FieldInfo
 from studio_desktop.core.config_io import load_config, save_config
-from studio_desktop.core.config_sections import LOSSES, METRICS
 from studio_desktop.core.errors import ConfigError
+from studio_desktop.core.problem_types import LOSSES, METRICS
 from studio_desktop.gui.widgets.config_fields_editors import (
     ChoiceEditor,
     FieldEditor,

@@ -1,0 +1,28 @@
+"""The problem types and the losses and metrics each one allows."""
+
+from __future__ import annotations
+
+CAUSAL_LM = "text_causal_language_modeling"
+DPO = "text_dpo_modeling"
+CLASSIFICATION = "text_causal_classification_modeling"
+REGRESSION = "text_causal_regression_modeling"
+PROBLEM_TYPES = (CAUSAL_LM, DPO, CLASSIFICATION, REGRESSION)
+
+LOSSES = {
+    CAUSAL_LM: ("TokenAveragedCrossEntropy", "SampleAveragedCrossEntropy"),
+    DPO: ("DPOLoss", "DPOHingeLoss", "DPOIPOLoss", "KTOPairLoss", "CPOLoss", "SimPOLoss"),
+    CLASSIFICATION: ("BinaryCrossEntropyLoss", "CrossEntropyLoss"),
+    REGRESSION: ("MSELoss", "MAELoss"),
+}
+METRICS = {
+    CAUSAL_LM: ("Perplexity", "BLEU", "ROUGE-L", "GPT"),
+    DPO: ("Perplexity", "BLEU", "ROUGE-L", "GPT"),
+    CLASSIFICATION: ("AUC", "Accuracy", "LogLoss"),
+    REGRESSION: ("MSE", "MAE"),
+}
+GENERATIVE = (CAUSAL_LM, DPO)
+
+
+def all_choices(table: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """Every value of a per-problem-type table, in order, once."""
+    return tuple(dict.fromkeys(v for values in table.values() for v in values))
