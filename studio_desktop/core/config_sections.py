@@ -183,6 +183,12 @@ class TrainingSection(Section):
         choices=("auto", "eager", "sdpa", "flash_attention_2"),
     )
     batch_size: int = setting(2, "Samples per step on each device.", minimum=1, maximum=1024)
+    padding_free: bool = setting(
+        True,
+        "Put each batch in one row without padding, and compute the loss only where answers are trained; "
+        "falls back to padded batches for a model that cannot keep samples of a row apart.",
+        advanced=True,
+    )
     drop_last_batch: bool = setting(True, "Skip an incomplete last batch.", advanced=True)
     epochs: int = setting(1, "Passes over the training data; 0 only evaluates.", minimum=0, maximum=1000)
     schedule: str = setting(

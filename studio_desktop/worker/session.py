@@ -119,6 +119,7 @@ class TrainingSession:
         eval_set = TokenizedDataset(encode_conversations(tokenizer, validation, settings, max_length))
         drop_last = cfg.training.drop_last_batch and len(train_set) >= 2 * cfg.training.batch_size
         plan = plan_steps(cfg, len(train_set), drop_last)
+        collator, loss = self._batching(model, tokenizer)
         args, note = build_arguments(
             cfg,
             self.experiment.checkpoints_dir,
@@ -127,6 +128,7 @@ class TrainingSession:
             seed=self.seed,
             drop_last=drop_last,
             has_eval=bool(validation),
+            padded=isinstance(collator, DataCollator),
         )
         if note:
             self.log(note, "warning")
@@ -153,7 +155,8 @@ class TrainingSession:
             args=args,
             train_dataset=train_set,
             eval_dataset=eval_set if validation else None,
-            data_collator=DataCollator(tokenizer.pad_token_id),
+            data_collator=collator,
+            compute_loss_func=loss,
             callbacks=[callback],
             studio_cfg=cfg,
             plan=plan,
@@ -163,6 +166,29 @@ class TrainingSession:
         )
         trainer.remove_callback(PrinterCallback)
         return trainer, callback
+
+    def _batching(self, model: Any, tokenizer: Any) -> tuple[Any, Any]:
+        """The collator and loss function: padding-free with trained-token logits when the model allows."""
+        from studio_desktop.core.data.prepare import DataCollator
+        from studio_desktop.core.training.packing import (
+            PaddingFreeCollator,
+            accepts_logits_to_keep,
+            keeps_samples_apart,
+            trained_token_loss,
+        )
+
+        if not self.cfg.training.padding_free:
+            return DataCollator.for_tokenizer(tokenizer), None
+        if not keeps_samples_apart(model):
+            self.log(
+                f"{self.cfg.llm_backbone} lets samples of a padding-free row attend to each other; "
+                "training uses padded batches",
+                "warning",
+            )
+            return DataCollator.for_tokenizer(tokenizer), None
+        if accepts_logits_to_keep(model):
+            return PaddingFreeCollator(keep_trained_logits_only=True), trained_token_loss
+        return PaddingFreeCollator(keep_trained_logits_only=False), None
 
     def _score_generations(self, model: Any, tokenizer: Any, prompts: list[str], generation: Any) -> dict:
         from studio_desktop.core.evaluation import evaluate_generations, generate_answers, save_predictions

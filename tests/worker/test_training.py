@@ -272,3 +272,31 @@ def test_a_validation_set_smaller_than_a_batch_is_evaluated(trained_workdir, mak
     started = next(e for e in experiment.events() if isinstance(e, Started))
     assert started.validation_samples == 1
     assert "val/loss" in experiment.events()[-1].metrics
+
+
+def test_padding_free_batches_follow_the_padded_curve(trained_workdir, make_config) -> None:
+    """Same samples per step, with gradient accumulation: the loss curves and validation loss agree."""
+    wd, catalog = trained_workdir
+    runs = {}
+    for padding_free in (True, False):
+        cfg = make_config(
+            f"padding-free-{padding_free}",
+            training__padding_free=padding_free,
+            training__batch_size=2,
+            training__grad_accumulation=2,
+            training__epochs=4,
+            training__save_checkpoint="disable",
+        )
+        experiment = create_experiment(wd, catalog, cfg)
+        assert run_in_process(wd, experiment) == EXIT_FINISHED, experiment.events()[-1]
+        runs[padding_free] = experiment
+    packed, padded = (train_losses(runs[flag]) for flag in (True, False))
+    assert packed.keys() == padded.keys() and len(packed) >= 4
+    for step, loss in padded.items():
+        assert packed[step] == pytest.approx(loss, rel=1e-3), step
+    packed_val, padded_val = (runs[flag].events()[-1].metrics["val/loss"] for flag in (True, False))
+    assert packed_val == pytest.approx(padded_val, rel=1e-3)
+    tokens = [
+        [e.tokens for e in runs[flag].events() if isinstance(e, Progress)][-1] for flag in (True, False)
+    ]
+    assert tokens[0] == tokens[1]  # both count the same non-padding tokens

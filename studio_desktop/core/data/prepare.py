@@ -170,7 +170,7 @@ class DataCollator:
 
         if not features:
             raise ValueError("cannot collate an empty batch")
-        pairs = [_ids_and_labels(feature) for feature in features]
+        pairs = [ids_and_labels(feature) for feature in features]
         length = max(len(ids) for ids, _ in pairs)
         if self.pad_to_multiple_of:
             length = -(-length // self.pad_to_multiple_of) * self.pad_to_multiple_of
@@ -186,9 +186,10 @@ class DataCollator:
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
-def _ids_and_labels(
+def ids_and_labels(
     feature: EncodedSample | Mapping[str, Sequence[int]],
 ) -> tuple[Sequence[int], Sequence[int]]:
+    """Token ids and labels of a sample or of a dataset item."""
     if isinstance(feature, EncodedSample):
         return feature.input_ids, feature.labels
     return feature["input_ids"], feature["labels"]

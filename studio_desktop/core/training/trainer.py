@@ -74,8 +74,12 @@ def build_arguments(
     seed: int,
     drop_last: bool,
     has_eval: bool,
+    padded: bool,
 ) -> tuple[TrainingArguments, str | None]:
-    """TrainingArguments for the run, plus a note for the log when a setting was adapted."""
+    """TrainingArguments for the run, plus a note for the log when a setting was adapted.
+
+    ``padded`` says whether batches hold padding; padding-free batches count every input token as seen.
+    """
     training, prediction = cfg.training, cfg.prediction
     bf16, fp16, note = mixed_precision_flags(cfg, device)
     metric, greater = BEST_METRIC.get(prediction.metric, ("eval_loss", False))
@@ -107,7 +111,7 @@ def build_arguments(
         dataloader_num_workers=cfg.environment.number_of_workers,
         dataloader_drop_last=drop_last,
         remove_unused_columns=False,
-        include_num_input_tokens_seen="non_padding",
+        include_num_input_tokens_seen="non_padding" if padded else "all",
         neftune_noise_alpha=cfg.augmentation.neftune_noise_alpha or None,
         eval_on_start=training.evaluate_before_training and has_eval,
     )

@@ -1,0 +1,111 @@
+"""Padding-free batches and a loss over trained tokens only.
+
+A padding-free batch is one row: the samples of the batch one after the other, with ``position_ids`` that
+restart at 0 for every sample. Transformers' attention (eager, sdpa, flash and flex) reads those positions as
+sample borders and keeps samples from attending to each other, so no compute is spent on padding. The first
+token of every sample gets no label, so no sample learns to predict the next one.
+
+The loss asks the model for logits only at the positions whose next token is trained (``logits_to_keep``):
+the language-model head and the softmax over the vocabulary, the biggest tensors of a small model's step,
+then cover answer tokens only.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from studio_desktop.core.data.prepare import IGNORE_INDEX, EncodedSample, ids_and_labels
+
+if TYPE_CHECKING:
+    import torch
+
+CHECK_LENGTHS = (7, 11)
+CHECK_TOLERANCE = 0.05
+
+
+class PaddingFreeCollator:
+    """Concatenates a batch into one row with per-sample ``position_ids``; adds ``logits_to_keep``."""
+
+    def __init__(self, keep_trained_logits_only: bool) -> None:
+        self.keep_trained_logits_only = keep_trained_logits_only
+
+    def __call__(
+        self, features: Sequence[EncodedSample | Mapping[str, Sequence[int]]]
+    ) -> dict[str, torch.Tensor]:
+        import torch
+
+        if not features:
+            raise ValueError("cannot collate an empty batch")
+        pairs = [ids_and_labels(feature) for feature in features]
+        if any(len(ids) != len(labels) for ids, labels in pairs):
+            raise ValueError("input_ids and labels of a sample differ in length")
+        input_ids = torch.tensor([token for ids, _ in pairs for token in ids], dtype=torch.long)
+        labels = torch.tensor(
+            [label for _, sample_labels in pairs for label in (IGNORE_INDEX, *sample_labels[1:])],
+            dtype=torch.long,
+        )
+        position_ids = torch.cat([torch.arange(len(ids), dtype=torch.long) for ids, _ in pairs])
+        batch = {
+            "input_ids": input_ids[None],
+            "position_ids": position_ids[None],
+            "labels": labels[None],
+        }
+        if self.keep_trained_logits_only:
+            batch["logits_to_keep"] = torch.nonzero(labels[1:] != IGNORE_INDEX).flatten()
+        return batch
+
+
+def accepts_logits_to_keep(model: Any) -> bool:
+    """Whether the causal LM inside ``model`` (PEFT-wrapped or not) takes ``logits_to_keep`` indices."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
+def trained_token_loss(
+    outputs: Any, labels: torch.Tensor, num_items_in_batch: torch.Tensor | int | None = None
+) -> torch.Tensor:
+    """Cross-entropy of logits kept at the trained positions (``logits_to_keep``) against the next tokens.
+
+    Summed and divided by ``num_items_in_batch`` (the trained tokens of the whole accumulated batch) when
+    given, else averaged over this batch.
+    """
+    import torch
+
+    shifted = labels[..., 1:]
+    targets = shifted[shifted != IGNORE_INDEX]
+    logits = outputs["logits"].reshape(-1, outputs["logits"].shape[-1])
+    if logits.shape[0] != targets.shape[0]:
+        raise ValueError(f"{logits.shape[0]} logits kept for {targets.shape[0]} trained tokens")
+    loss = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="sum")
+    if num_items_in_batch is None:
+        return loss / max(1, targets.numel())
+    return loss / torch.as_tensor(num_items_in_batch, device=loss.device)
+
+
+def keeps_samples_apart(model: Any) -> bool:
+    """Whether ``model`` treats a padding-free row as separate samples.
+
+    Runs two short random samples alone and packed into one row and compares the second sample's logits: a
+    model that ignores ``position_ids`` as borders lets the second sample see the first and fails.
+    """
+    import torch
+
+    vocab = model.get_input_embeddings().num_embeddings
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(0)
+    samples = [torch.randint(0, vocab, (1, length), generator=generator) for length in CHECK_LENGTHS]
+    packed = torch.cat(samples, dim=1).to(device)
+    positions = torch.cat([torch.arange(length) for length in CHECK_LENGTHS])[None].to(device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            alone = model(input_ids=samples[1].to(device)).logits.float()
+            together = model(input_ids=packed, position_ids=positions).logits.float()
+    finally:
+        model.train(was_training)
+    second = together[:, CHECK_LENGTHS[0] :]
+    error = (second - alone).norm() / alone.norm().clamp_min(1e-6)
+    return bool(error < CHECK_TOLERANCE)
