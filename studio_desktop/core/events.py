@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar, Literal
 
 PROTOCOL_VERSION = 1
-FailureClass = Literal["out-of-memory", "data", "model", "config", "interrupted", "internal"]
+FailureClass = Literal["out-of-memory", "disk-full", "data", "model", "config", "interrupted", "internal"]
 
 
 @dataclass(frozen=True)

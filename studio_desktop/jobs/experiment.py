@@ -137,13 +137,34 @@ class Experiment:
         return "running" if any(e.time >= started for e in events) else "starting"
 
     def latest_checkpoint(self) -> Path | None:
-        """The complete checkpoint with the highest step, if any."""
-        steps = []
+        """The complete checkpoint with the highest step, if any.
+
+        The Trainer writes ``trainer_state.json`` last, so a folder without a readable one was cut short
+        (killed, or the disk filled up) and is passed over.
+        """
+        steps = [(step, folder) for step, folder in self._checkpoint_folders() if _complete(folder)]
+        return max(steps)[1] if steps else None
+
+    def incomplete_checkpoints(self) -> list[Path]:
+        """Checkpoint folders whose writing was cut short (never loadable; safe to delete between runs)."""
+        return [folder for _, folder in sorted(self._checkpoint_folders()) if not _complete(folder)]
+
+    def _checkpoint_folders(self) -> list[tuple[int, Path]]:
+        folders = []
         for folder in self.checkpoints_dir.glob("checkpoint-*"):
             suffix = folder.name.rsplit("-", 1)[-1]
-            if suffix.isdigit() and (folder / "trainer_state.json").exists():
-                steps.append((int(suffix), folder))
-        return max(steps)[1] if steps else None
+            if suffix.isdigit() and folder.is_dir():
+                folders.append((int(suffix), folder))
+        return folders
+
+
+def _complete(checkpoint: Path) -> bool:
+    """Whether a checkpoint folder's trainer state (its last file) was written in full."""
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict)
 
 
 def _process_create_time(pid: int) -> float | None:

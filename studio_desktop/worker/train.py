@@ -6,16 +6,18 @@ import logging
 import os
 import random
 import signal
+import sys
 import traceback
 from pathlib import Path
 from typing import Any
 
 from studio_desktop.core.config import CAUSAL_LM
 from studio_desktop.core.errors import BackboneError, ConfigError, DataError, StudioError
-from studio_desktop.core.events import EventWriter, Failed, Log
+from studio_desktop.core.events import Event, EventWriter, Failed, Log
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.experiment import Experiment
 from studio_desktop.jobs.workdir import open_workdir
+from studio_desktop.worker.disk_full import disk_full_failure, remove_incomplete_checkpoints
 
 EXIT_FINISHED, EXIT_FAILED, EXIT_STOPPED = 0, 1, 2
 OOM_HINT = (
@@ -67,11 +69,19 @@ def run_training(workdir_root: Path, experiment_dir: Path, resume: bool = False)
     try:
         status = _train(workdir_root, experiment, writer.write, stop, resume)
     except BaseException as error:  # every failure becomes an event
-        writer.write(classify_failure(error))
-        writer.close()
+        _write_final(writer, disk_full_failure(error, experiment) or classify_failure(error))
         return EXIT_FAILED
     writer.close()
     return EXIT_STOPPED if status == "stopped" else EXIT_FINISHED
+
+
+def _write_final(writer: EventWriter, event: Event) -> None:
+    """Write the final event; when even that fails (a full disk), its message goes to the worker log."""
+    try:
+        writer.write(event)
+        writer.close()
+    except OSError as error:
+        print(f"{event.to_json()}\n(not written to the events file: {error})", file=sys.stderr)
 
 
 def _train(workdir_root: Path, experiment: Experiment, emit: Any, stop: StopSignal, resume: bool) -> str:
@@ -84,6 +94,8 @@ def _train(workdir_root: Path, experiment: Experiment, emit: Any, stop: StopSign
     workdir = open_workdir(workdir_root)
     catalog = Catalog(workdir.catalog_path)
     seed = cfg.environment.seed if cfg.environment.seed >= 0 else random.randint(0, 2**31 - 1)
+    for folder in remove_incomplete_checkpoints(experiment):
+        emit(Log(level="warning", message=f"Deleted {folder.name}: the previous run ended while writing it."))
     checkpoint = experiment.latest_checkpoint() if resume else None
     if resume and checkpoint is None:
         emit(Log(level="warning", message="No checkpoint found: training starts from the beginning."))
