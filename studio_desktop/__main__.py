@@ -26,6 +26,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from studio_desktop.worker.cli import main as worker_main
 
         return worker_main(rest[1:], workdir)
+    if rest in ([], ["gui"]):  # the window: no need to import every command group for the parser
+        from studio_desktop.gui.app import run_gui
+
+        return run_gui(workdir)
     from studio_desktop import cli
 
     args = cli.build_parser().parse_args(arguments)

@@ -1,30 +1,56 @@
-"""The main window: composition of the tabs, menus, shortcuts, status bar and first start."""
+"""The main window: composition of the tabs, menus, shortcuts, status bar and first start.
+
+Only the Home tab is built before the window is shown; the other tabs (and the libraries they need, such as
+pandas and pyqtgraph) are built one per turn of the event loop once the first frame is drawn, or at once
+when something needs them earlier (a visit, a menu action, an attribute read). Meanwhile a thread imports
+the data libraries that involve no Qt, so that the window keeps answering while they load.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QProcess, QTimer, QUrl
+import importlib
+import threading
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QEvent, QProcess, QTimer, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QMessageBox, QProgressBar, QTabWidget
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QProgressBar, QTabWidget, QWidget
 
 from studio_desktop import __version__
 from studio_desktop.core.errors import StudioError
 from studio_desktop.core.resources import demo_config_file, resources_dir
-from studio_desktop.gui.tabs.chat import ChatTab
-from studio_desktop.gui.tabs.datasets import DatasetsTab
-from studio_desktop.gui.tabs.experiments import ExperimentsTab
 from studio_desktop.gui.tabs.home import HomeTab
 from studio_desktop.jobs.app_settings import device_gpus, get_default_device, get_max_chart_points
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.datasets import DEMO_DONE_KEY
-from studio_desktop.jobs.experiment import ACTIVE_STATUSES, create_experiment
-from studio_desktop.jobs.launcher import app_command
 from studio_desktop.jobs.workdir import Workdir
 
+if TYPE_CHECKING:
+    from studio_desktop.gui.tabs.chat import ChatTab
+    from studio_desktop.gui.tabs.datasets import DatasetsTab
+    from studio_desktop.gui.tabs.experiments import ExperimentsTab
+
 GEOMETRY_KEY = "window_geometry"
+# Tabs built after the first paint, in this order (Experiments first: the status bar follows its runs).
+LATER_TABS = {"experiments": "Experiments", "datasets": "Datasets", "chat": "Chat"}
+TAB_ORDER = ("Home", "Datasets", "Experiments", "Chat")
+PRELOADED = ("numpy", "pandas", "pyarrow.parquet")  # imported off the GUI thread (no Qt in them)
+
+
+def preload(modules: tuple[str, ...]) -> None:
+    """Import ``modules``; a failure is left to the code that imports the module for real."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            continue  # reported where the module is used
 
 
 class MainWindow(QMainWindow):
     """Composition only; the work happens in the core and in child processes."""
+
+    painted = False  # set at the first paint event (events may come before __init__ ends)
+    preloading: threading.Thread | None = None
 
     def __init__(self, workdir: Workdir) -> None:
         super().__init__()
@@ -33,19 +59,13 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Studio Desktop")
         self.resize(1200, 780)
         self.home = HomeTab(workdir, self.catalog)
-        self.datasets = DatasetsTab(workdir, self.catalog)
-        self.experiments = ExperimentsTab(workdir, self.catalog)
-        self.chat = ChatTab(workdir, self.catalog)
-        self.experiments.curves.set_max_points(get_max_chart_points(self.catalog))
+        self.built: dict[str, QWidget] = {}
+        self.placeholders = {name: QWidget() for name in LATER_TABS}
         self.tabs = QTabWidget()
-        for widget, title in (
-            (self.home, "Home"),
-            (self.datasets, "Datasets"),
-            (self.experiments, "Experiments"),
-            (self.chat, "Chat"),
-        ):
-            self.tabs.addTab(widget, title)
-        self.tabs.currentChanged.connect(lambda _index: self.refresh())
+        for title in TAB_ORDER:
+            name = title.lower()
+            self.tabs.addTab(self.home if name == "home" else self.placeholders[name], title)
+        self.tabs.currentChanged.connect(self._tab_changed)
         self.setCentralWidget(self.tabs)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(240)
@@ -64,9 +84,81 @@ class MainWindow(QMainWindow):
         self.home.open_dataset.connect(self.show_dataset)
         self.home.open_experiment.connect(self.show_experiment)
         self.home.start_demo.connect(self.start_demo)
-        self.datasets.new_experiment.connect(self.new_experiment)
-        self.datasets.datasets_changed.connect(self.refresh)
-        self.experiments.new_experiment_requested.connect(self.new_experiment)
+
+    # -- tabs built later ----------------------------------------------------------------------------------
+
+    @property
+    def datasets(self) -> DatasetsTab:
+        return self._tab("datasets")
+
+    @property
+    def experiments(self) -> ExperimentsTab:
+        return self._tab("experiments")
+
+    @property
+    def chat(self) -> ChatTab:
+        return self._tab("chat")
+
+    def _tab(self, name: str):
+        tab = self.built.get(name)
+        if tab is None:
+            tab = self.built[name] = self._build_tab(name)
+            placeholder = self.placeholders.pop(name)
+            index, current = self.tabs.indexOf(placeholder), self.tabs.currentIndex()
+            blocked = self.tabs.blockSignals(True)  # the same page stays current: no refresh, no build
+            self.tabs.removeTab(index)
+            self.tabs.insertTab(index, tab, LATER_TABS[name])
+            self.tabs.setCurrentIndex(current)
+            self.tabs.blockSignals(blocked)
+            placeholder.deleteLater()
+        return tab
+
+    def _build_tab(self, name: str) -> QWidget:
+        if name == "datasets":
+            from studio_desktop.gui.tabs.datasets import DatasetsTab
+
+            datasets = DatasetsTab(self.workdir, self.catalog)
+            datasets.new_experiment.connect(self.new_experiment)
+            datasets.datasets_changed.connect(self.refresh)
+            return datasets
+        if name == "experiments":
+            from studio_desktop.gui.tabs.experiments import ExperimentsTab
+
+            experiments = ExperimentsTab(self.workdir, self.catalog)
+            experiments.curves.set_max_points(get_max_chart_points(self.catalog))
+            experiments.new_experiment_requested.connect(self.new_experiment)
+            return experiments
+        from studio_desktop.gui.tabs.chat import ChatTab
+
+        return ChatTab(self.workdir, self.catalog)
+
+    def _build_next_tab(self) -> None:
+        """Build the system monitor's plots or one tab not built yet, then give the event loop a turn."""
+        if self.preloading is not None and self.preloading.is_alive():
+            QTimer.singleShot(25, self._build_next_tab)  # the window stays responsive meanwhile
+            return
+        pending = [name for name in LATER_TABS if name not in self.built]
+        if not self.home.monitor.plots_built:
+            self.home.monitor.ensure_plots()
+        elif pending:
+            self._tab(pending[0])
+        if pending:
+            QTimer.singleShot(0, self._build_next_tab)
+
+    def _tab_changed(self, index: int) -> None:
+        page = self.tabs.widget(index)
+        for name, placeholder in list(self.placeholders.items()):
+            if page is placeholder:
+                self._tab(name)
+        self.refresh()
+
+    def event(self, event: QEvent) -> bool:
+        if not self.painted and event.type() == QEvent.Type.Paint:
+            self.painted = True
+            self.preloading = threading.Thread(target=preload, args=(PRELOADED,), name="preload", daemon=True)
+            self.preloading.start()
+            QTimer.singleShot(0, self._build_next_tab)  # once this first frame is on screen
+        return super().event(event)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -90,9 +182,11 @@ class MainWindow(QMainWindow):
             help_menu.addAction(action)
 
     def refresh(self) -> None:
+        """Reread the catalogue in Home, Datasets and Chat (a tab not built yet reads it when built)."""
         self.home.refresh()
-        self.datasets.refresh()
-        self.chat.refresh()
+        for name in ("datasets", "chat"):
+            if name in self.built:
+                self.built[name].refresh()
 
     def show_dataset(self, name: str) -> None:
         self.tabs.setCurrentWidget(self.datasets)
@@ -128,6 +222,8 @@ class MainWindow(QMainWindow):
 
     def start_experiment(self, cfg) -> None:
         """Create the experiment folder and start its worker; errors are shown, never raised."""
+        from studio_desktop.jobs.experiment import create_experiment
+
         try:
             experiment = create_experiment(self.workdir, self.catalog, cfg)
         except StudioError as err:
@@ -139,7 +235,7 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         from studio_desktop.gui.dialogs.settings import SettingsDialog
 
-        if SettingsDialog(self.workdir, self.catalog, self).exec():
+        if SettingsDialog(self.workdir, self.catalog, self).exec() and "experiments" in self.built:
             self.experiments.curves.set_max_points(get_max_chart_points(self.catalog))
 
     def load_config(self) -> None:
@@ -173,6 +269,8 @@ class MainWindow(QMainWindow):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.workdir.root)))
 
     def _update_status_bar(self) -> None:
+        from studio_desktop.jobs.experiment import ACTIVE_STATUSES
+
         running = [
             (name, tracker.state.progress)
             for name, tracker in self.experiments.trackers.items()
@@ -196,6 +294,8 @@ class MainWindow(QMainWindow):
         """Convert the bundled backbone and import the demo dataset in a child process, once."""
         if self.catalog.get_setting(DEMO_DONE_KEY, False):
             return
+        from studio_desktop.jobs.launcher import app_command
+
         program, *args = app_command(["init"], self.workdir.root)
         self.home.set_first_run_message("Preparing the bundled model and the demo dataset (once)…", True)
         self.progress.setRange(0, 0)
@@ -230,6 +330,8 @@ class MainWindow(QMainWindow):
             self.resize(width, height)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        from studio_desktop.jobs.experiment import ACTIVE_STATUSES
+
         running = [
             tracker.experiment
             for tracker in self.experiments.trackers.values()
@@ -239,7 +341,8 @@ class MainWindow(QMainWindow):
             for experiment in running:
                 experiment.request_stop()
         self.catalog.set_setting(GEOMETRY_KEY, [self.x(), self.y(), self.width(), self.height()])
-        self.chat.shutdown()
+        if "chat" in self.built:
+            self.chat.shutdown()
         self.home.monitor.stop()
         super().closeEvent(event)
 

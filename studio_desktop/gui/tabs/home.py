@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 
 from studio_desktop.gui.widgets.system_monitor import SystemMonitor
 from studio_desktop.jobs.catalog import Catalog
-from studio_desktop.jobs.experiment import Experiment
 from studio_desktop.jobs.workdir import Workdir
 
 RECENT_LIMIT = 50
@@ -230,7 +229,11 @@ class HomeTab(QWidget):
     def refresh(self) -> None:
         """Reread the catalogue and every experiment's derived status."""
         experiments = self.catalog.experiments()
-        statuses = {r.name: Experiment(Path(r.path)).status() for r in experiments}
+        statuses = {}
+        if experiments:  # the experiment module (and the config and YAML ones below it) only when needed
+            from studio_desktop.jobs.experiment import Experiment
+
+            statuses = {r.name: Experiment(Path(r.path)).status() for r in experiments}
         by_status = Counter(statuses.values())
         for caption, (members, _color) in STATUS_GROUPS.items():
             self.counts[caption] = sum(by_status[status] for status in members)

@@ -18,8 +18,33 @@ PANELS = (
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
 
 
+class GrowingArray:
+    """A float array kept equal to an append-only list by copying only what was appended since last time."""
+
+    def __init__(self) -> None:
+        self.buffer = np.empty(0)
+        self.size = 0
+
+    def sync(self, values: list) -> np.ndarray:
+        count = len(values)
+        if count < self.size:  # not the list this array followed: start again
+            self.size = 0
+        if count > len(self.buffer):
+            grown = np.empty(max(count, 2 * len(self.buffer), 1024))
+            grown[: self.size] = self.buffer[: self.size]
+            self.buffer = grown
+        if count > self.size:
+            self.buffer[self.size : count] = values[self.size : count]
+            self.size = count
+        return self.buffer[:count]
+
+
 class CurvePanel(QWidget):
-    """Three plots whose curves are redrawn from a RunState; ``x_axis`` picks step, epoch or tokens."""
+    """Three plots whose curves are redrawn from a RunState; ``x_axis`` picks step, epoch or tokens.
+
+    A run's series only grow, so each redraw converts just the new points to numpy, and a curve whose data,
+    axis and cap did not change is left alone: a refresh costs the same at 100 points as at 200,000.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -35,6 +60,7 @@ class CurvePanel(QWidget):
         layout.addLayout(top)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.plots: list[pg.PlotWidget] = []
+        self.plot_of: dict[str, pg.PlotWidget] = {}
         for title, names in PANELS:
             plot = pg.PlotWidget(title=title)
             plot.setBackground("w")
@@ -51,10 +77,13 @@ class CurvePanel(QWidget):
                     symbol="o" if "val" in name else None,
                     symbolSize=5,
                 )
+                self.plot_of[name] = plot
             layout.addWidget(plot, stretch=1)
             self.plots.append(plot)
         self.state: RunState | None = None
         self.max_points = DEFAULT_MAX_POINTS
+        self.arrays: dict[tuple[int, str], tuple[MetricSeries, GrowingArray]] = {}
+        self.drawn: dict[str, tuple | None] = {}  # curve name -> what it shows (series id, length, axis, cap)
 
     def set_max_points(self, points: int) -> None:
         """Draw at most this many points per curve (every n-th point, the last one always)."""
@@ -63,21 +92,41 @@ class CurvePanel(QWidget):
 
     def show_state(self, state: RunState | None) -> None:
         """Draw this run's curves (None clears them)."""
+        if state is not self.state:
+            self.arrays.clear()
+            self.drawn.clear()
         self.state = state
         self.redraw()
 
+    def array(self, series: MetricSeries, attribute: str) -> np.ndarray:
+        """``series.<attribute>`` as floats, updated with the points appended since the last call."""
+        key = (id(series), attribute)
+        entry = self.arrays.get(key)
+        if entry is None or entry[0] is not series:
+            entry = self.arrays[key] = (series, GrowingArray())
+        return entry[1].sync(getattr(series, attribute))
+
     def redraw(self) -> None:
         axis = X_AXES[self.x_axis.currentText()]
+        changed: list[pg.PlotWidget] = []
         for name, curve in self.curves.items():
             series: MetricSeries | None = self.state.series.get(name) if self.state else None
-            if series is None or not series.values:
+            points = len(series.values) if series is not None else 0
+            shown = (id(series), points, axis, self.max_points) if points else None
+            if name in self.drawn and self.drawn[name] == shown:
+                continue  # nothing new for this curve
+            self.drawn[name] = shown
+            if self.plot_of[name] not in changed:
+                changed.append(self.plot_of[name])
+            if series is None or not points:
                 curve.setData([], [])
                 continue
-            x = np.asarray(getattr(series, axis), dtype=float)
-            y = np.asarray(series.values, dtype=float)
+            x, y = self.array(series, axis), self.array(series, "values")
             if len(x) > self.max_points:
                 keep = np.unique(
                     np.append(np.linspace(0, len(x) - 1, self.max_points).astype(int), len(x) - 1)
                 )
                 x, y = x[keep], y[keep]
             curve.setData(x, y)
+        for plot in changed:  # fit the axes to the new data now, so the next frame is drawn once, not twice
+            plot.getViewBox().prepareForPaint()

@@ -1,18 +1,26 @@
-"""Live strips of CPU, RAM, disk and GPU load over the last couple of minutes."""
+"""Live strips of CPU, RAM, disk and GPU load over the last couple of minutes.
+
+numpy, pyqtgraph and psutil are imported when the plots are built (:meth:`SystemMonitor.ensure_plots`): by
+the main window once its first frame is drawn, or at the first sample, whichever comes first. Until then
+an empty area of the plots' height holds their place.
+"""
 
 from __future__ import annotations
 
 import html
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from studio_desktop.core.sysinfo import GpuInfo, Snapshot, SystemSampler
+if TYPE_CHECKING:
+    import numpy as np
+    import pyqtgraph as pg
+
+    from studio_desktop.core.sysinfo import GpuInfo, Snapshot, SystemSampler
 
 GIB = 1024**3
 ROW_HEIGHT = 160  # pixels per row of strips
@@ -59,6 +67,8 @@ class Strip:
 
     def set_colors(self, colors: Sequence[str]) -> None:
         """One curve per color (replacing any before); a single curve is filled down to zero."""
+        import pyqtgraph as pg
+
         for curve in self.curves:
             self.plot.removeItem(curve)
         self.curves = []
@@ -91,7 +101,8 @@ class SystemMonitor(QWidget):
     """CPU %, RAM, working-directory disk and per-GPU utilization, memory and temperature.
 
     A timer samples once per ``interval_ms``; each tick shifts preallocated numpy buffers by one and hands
-    the visible part to the curves, so the slot stays cheap. Call :meth:`start` and :meth:`stop`.
+    the visible part to the curves, so the slot stays cheap. Call :meth:`start` and :meth:`stop`. The
+    plots and buffers are built by :meth:`ensure_plots` (at the latest by the first sample).
     """
 
     sampled = Signal(object)  # the Snapshot just taken
@@ -106,38 +117,31 @@ class SystemMonitor(QWidget):
     ) -> None:
         super().__init__(parent)
         self.path = Path(path)
-        self.sampler = sampler or SystemSampler(self.path)
+        self.sampler: SystemSampler | None = sampler
         self.window = window
         self.window_s = window * interval_ms / 1000
         self.count = 0
-        self.times = np.full(window, np.nan)
-        self.host = np.zeros((3, window))  # CPU %, RAM GiB, disk GiB
-        self.gpu = np.zeros((3, 0, window))  # utilization %, memory GiB, temperature °C per GPU
         self.gpu_colors: list[str] = []
+        self._host_strips: list[Strip] = []
+        self.gpu_strips: list[Strip] = []
         self.timer = QTimer(self)
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self.sample_now)
         self._build()
 
     def _build(self) -> None:
-        palette = self.palette()
-        self.view = pg.GraphicsLayoutWidget()
-        self.view.setBackground(palette.color(QPalette.ColorRole.Base))
-        self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.view.setFixedHeight(ROW_HEIGHT)
         every = self.timer.interval() / 1000
-        self.view.setToolTip(
+        self.tooltip = (
             f"The last {_format_ago(self.window_s).lstrip('−')}, one point every {every:g} s. "
             "CPU: share of all cores busy. RAM: memory in use (total minus available). "
             f"Disk: the drive that holds {self.path}."
         )
-        self.layout_item: pg.GraphicsLayout = self.view.ci
-        names = ("CPU", "RAM", "Disk")
-        self.host_strips = [Strip(self.layout_item, 0, col, names[col], self.window_s) for col in range(3)]
-        for strip, color in zip(self.host_strips, HOST_COLORS, strict=True):
-            strip.set_colors([color])
-        self.host_strips[0].set_top(100)
-        self.gpu_strips: list[Strip] = []
+        self.view = QWidget()  # the plots' place until ensure_plots replaces it
+        self.view.setAutoFillBackground(True)
+        self.view.setBackgroundRole(QPalette.ColorRole.Base)
+        self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.view.setFixedHeight(ROW_HEIGHT)
+        self.view.setToolTip(self.tooltip)
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.note.hide()
@@ -150,9 +154,52 @@ class SystemMonitor(QWidget):
         layout.addWidget(self.view)
         layout.addWidget(self.gpu_details)
         layout.addWidget(self.note)
-        self._style_axes(self.host_strips)
+
+    @property
+    def host_strips(self) -> list[Strip]:
+        """The CPU, RAM and disk strips (built on first use)."""
+        self.ensure_plots()
+        return self._host_strips
+
+    @property
+    def plots_built(self) -> bool:
+        return bool(self._host_strips)
+
+    def ensure_plots(self) -> None:
+        """Build the sampler, the buffers and the plots, once."""
+        if self._host_strips:
+            return
+        import numpy as np
+        import pyqtgraph as pg
+
+        from studio_desktop.core.sysinfo import SystemSampler
+
+        if self.sampler is None:
+            self.sampler = SystemSampler(self.path)
+        self.times = np.full(self.window, np.nan)
+        self.host = np.zeros((3, self.window))  # CPU %, RAM GiB, disk GiB
+        self.gpu = np.zeros((3, 0, self.window))  # utilization %, memory GiB, temperature °C per GPU
+        placeholder = self.view
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setBackground(self.palette().color(QPalette.ColorRole.Base))
+        self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.view.setFixedHeight(ROW_HEIGHT)
+        self.view.setToolTip(self.tooltip)
+        self.layout_item: pg.GraphicsLayout = self.view.ci
+        names = ("CPU", "RAM", "Disk")
+        strips = [Strip(self.layout_item, 0, col, names[col], self.window_s) for col in range(3)]
+        for strip, color in zip(strips, HOST_COLORS, strict=True):
+            strip.set_colors([color])
+        strips[0].set_top(100)
+        self._style_axes(strips)
+        self._host_strips = strips
+        self.layout().replaceWidget(placeholder, self.view)
+        placeholder.hide()
+        placeholder.deleteLater()
 
     def _style_axes(self, strips: Sequence[Strip]) -> None:
+        import pyqtgraph as pg
+
         text = self.palette().color(QPalette.ColorRole.Text)
         for strip in strips:
             for side in ("left", "bottom"):
@@ -174,6 +221,8 @@ class SystemMonitor(QWidget):
 
     def sample_now(self) -> Snapshot:
         """Take one snapshot, append it to the buffers and redraw the curves."""
+        self.ensure_plots()
+        assert self.sampler is not None
         snapshot = self.sampler.sample()
         self._ensure_gpus(snapshot.gpus)
         self._push(snapshot)
@@ -183,6 +232,8 @@ class SystemMonitor(QWidget):
 
     def _ensure_gpus(self, gpus: tuple[GpuInfo, ...]) -> None:
         """Create (or recreate, if the count changed) the GPU strips and their buffers."""
+        import numpy as np
+
         if self.gpu.shape[1] == len(gpus):
             return
         self.gpu = np.zeros((3, len(gpus), self.window))
@@ -201,6 +252,8 @@ class SystemMonitor(QWidget):
 
     def _push(self, snapshot: Snapshot) -> None:
         """Shift every buffer left by one sample and write the new one at the end."""
+        from numpy import nan
+
         for buffer in (self.times, self.host, self.gpu):
             buffer[..., :-1] = buffer[..., 1:]
         host = snapshot.host
@@ -208,9 +261,9 @@ class SystemMonitor(QWidget):
         self.host[:, -1] = (host.cpu_percent, host.ram_used_bytes / GIB, host.disk_used_bytes / GIB)
         for i, gpu in enumerate(snapshot.gpus):
             self.gpu[:, i, -1] = (
-                np.nan if gpu.utilization_percent is None else gpu.utilization_percent,
+                nan if gpu.utilization_percent is None else gpu.utilization_percent,
                 gpu.memory_used_bytes / GIB,
-                np.nan if gpu.temperature_c is None else gpu.temperature_c,
+                nan if gpu.temperature_c is None else gpu.temperature_c,
             )
         self.count = min(self.count + 1, self.window)
 

@@ -1,0 +1,108 @@
+"""Startup: the window paints before the heavy libraries load; the other tabs and the monitor follow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from studio_desktop.core.events import Metric
+from studio_desktop.jobs.catalog import Catalog
+from studio_desktop.jobs.datasets import DEMO_DONE_KEY
+from studio_desktop.jobs.run_state import RunState
+from studio_desktop.jobs.workdir import open_workdir
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRST_PAINT = """
+import sys
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QApplication
+from studio_desktop.gui.main_window import MainWindow
+from studio_desktop.jobs.workdir import open_workdir
+
+HEAVY = ("pandas", "pyqtgraph", "numpy", "pyarrow", "yaml")
+
+class FirstPaint(QObject):  # sees the window's first paint event before the window does
+    heavy = None
+
+    def eventFilter(self, watched, event):
+        if self.heavy is None and event.type() == QEvent.Type.Paint and watched is window:
+            self.heavy = sorted(m for m in HEAVY if m in sys.modules)
+        return False
+
+app = QApplication([])
+first_paint = FirstPaint()
+app.installEventFilter(first_paint)
+window = MainWindow(open_workdir())
+window.show()
+app.processEvents()
+print(window.painted, first_paint.heavy)
+"""
+
+
+def test_the_first_frame_needs_no_heavy_library(workdir: Path) -> None:
+    Catalog(open_workdir().catalog_path).set_setting(DEMO_DONE_KEY, True)
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_PAINT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[0] == "True []"
+
+
+def test_tabs_are_built_after_the_first_paint_or_when_needed(qtbot, workdir: Path) -> None:
+    from studio_desktop.gui.main_window import MainWindow
+
+    wd = open_workdir()
+    Catalog(wd.catalog_path).set_setting(DEMO_DONE_KEY, True)
+    window = MainWindow(wd)
+    qtbot.addWidget(window)
+    assert window.built == {} and not window.home.monitor.plots_built
+    assert [window.tabs.tabText(i) for i in range(4)] == ["Home", "Datasets", "Experiments", "Chat"]
+    datasets = window.datasets  # asked for before the window was shown: built at once, in place
+    assert window.tabs.widget(1) is datasets and window.tabs.currentIndex() == 0
+    window.tabs.setCurrentIndex(3)  # a visit builds the tab it shows
+    assert window.tabs.currentWidget() is window.built["chat"]
+    window.tabs.setCurrentIndex(0)
+    window.show()
+    qtbot.waitUntil(lambda: not window.placeholders and window.home.monitor.plots_built, timeout=30_000)
+    assert window.tabs.widget(2) is window.experiments
+    assert [window.tabs.tabText(i) for i in range(4)] == ["Home", "Datasets", "Experiments", "Chat"]
+    assert window.tabs.currentIndex() == 0
+
+
+def metric(step: int) -> Metric:
+    return Metric(step=step, epoch=step / 10, tokens=step * 3, values={"train/loss": 100.0 / step, "lr": 0.1})
+
+
+def test_curves_convert_only_new_points_and_skip_unchanged_ones(qtbot) -> None:
+    from studio_desktop.gui.widgets.curves import CurvePanel
+
+    state = RunState()
+    for step in range(1, 3001):
+        state.apply(metric(step))
+    panel = CurvePanel()
+    qtbot.addWidget(panel)
+    panel.show_state(state)
+    values = panel.arrays[(id(state.series["train/loss"]), "values")][1]
+    for step in range(3001, 3101):
+        state.apply(metric(step))
+    panel.show_state(state)
+    x, y = panel.curves["train/loss"].getData()
+    assert len(x) == 3100 and x[-1] == 3100 and y[-1] == 100.0 / 3100
+    assert list(y) == [100.0 / step for step in range(1, 3101)]
+    buffer = values.buffer  # room for twice as many points now
+    state.apply(metric(3101))
+    panel.show_state(state)
+    assert values.buffer is buffer and values.size == 3101
+    shown = panel.curves["lr"].getData()
+    panel.show_state(state)  # nothing new: the curve keeps its arrays
+    assert panel.curves["lr"].getData()[0] is shown[0]
+    other = RunState()
+    other.apply(metric(1))
+    panel.show_state(other)  # another run starts from its own points
+    assert list(panel.curves["train/loss"].getData()[0]) == [1.0]
