@@ -1,4 +1,4 @@
-"""A Hugging Face token given to a run never lands in a file under the working directory or an export."""
+"""A token given to runs (one reaching for the hub) lands in no file of the workdir or an export."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ def test_the_token_is_in_no_file(trained_workdir, make_config, tmp_path: Path, m
     assert start_training_worker(wd.root, experiment.path).wait(timeout=300) == 0
     assert experiment.status() == "finished"
     out = export_experiment(wd, catalog, "secretive", "merged", tmp_path / "export")
+    # A run on a hub model that is not cached tries the hub with the token and fails (offline).
+    hub = create_experiment(
+        wd, catalog, make_config("secretive-hub", llm_backbone="someone/not-cached", training__epochs=1)
+    )
+    assert start_training_worker(wd.root, hub.path).wait(timeout=300) == 1
+    assert "someone/not-cached" in hub.events()[-1].message
     assert os.environ["HF_TOKEN"] == TOKEN
     assert files_containing(wd.root, TOKEN.encode()) == []
     assert files_containing(out, TOKEN.encode()) == []
