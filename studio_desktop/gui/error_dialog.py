@@ -4,7 +4,6 @@ that turns any uncaught exception into that dialog and logs it under ``<workdir>
 from __future__ import annotations
 
 import logging
-import platform
 import sys
 import traceback
 from collections.abc import Callable
@@ -12,18 +11,7 @@ from pathlib import Path
 from types import TracebackType
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import (
-    QApplication,
-    QDialog,
-    QDialogButtonBox,
-    QLabel,
-    QPlainTextEdit,
-    QPushButton,
-    QStyle,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QApplication, QDialog, QWidget
 
 from studio_desktop import __version__
 from studio_desktop.core.errors import StudioError
@@ -36,6 +24,8 @@ _open_dialogs: set[ErrorDialog] = set()  # keeps parentless dialogs alive until 
 
 def build_report(summary: str, details: str) -> str:
     """The text "Copy report" puts on the clipboard: what happened, the details, version and platform."""
+    import platform
+
     return (
         f"Summary: {summary}\n\n"
         f"Details:\n{details.strip() or '(none)'}\n\n"
@@ -45,9 +35,21 @@ def build_report(summary: str, details: str) -> str:
 
 
 class ErrorDialog(QDialog):
-    """Summary up front; the details (a traceback, a log tail) appear on demand."""
+    """Summary up front; the details (a traceback, a log tail) appear on demand.
+
+    The widget classes are imported when a dialog is made, not when the app starts (installing the hook).
+    """
 
     def __init__(self, summary: str, details: str = "", parent: QWidget | None = None) -> None:
+        from PySide6.QtWidgets import (
+            QDialogButtonBox,
+            QLabel,
+            QPlainTextEdit,
+            QPushButton,
+            QStyle,
+            QVBoxLayout,
+        )
+
         super().__init__(parent)
         self.setWindowTitle("Studio Desktop: error")
         self.setMinimumWidth(520)
@@ -86,6 +88,8 @@ class ErrorDialog(QDialog):
 
     def copy_report(self) -> None:
         """Put the report on the clipboard."""
+        from PySide6.QtGui import QGuiApplication
+
         QGuiApplication.clipboard().setText(self.report)
         self.copy_button.setText("Copied")
 

@@ -132,6 +132,11 @@ class MainWindow(QMainWindow):
 
         return ChatTab(self.workdir, self.catalog)
 
+    def _after_first_paint(self) -> None:
+        self.preloading = threading.Thread(target=preload, args=(PRELOADED,), name="preload", daemon=True)
+        self.preloading.start()
+        self._build_next_tab()
+
     def _build_next_tab(self) -> None:
         """Build the system monitor's plots or one tab not built yet, then give the event loop a turn."""
         if self.preloading is not None and self.preloading.is_alive():
@@ -155,9 +160,7 @@ class MainWindow(QMainWindow):
     def event(self, event: QEvent) -> bool:
         if not self.painted and event.type() == QEvent.Type.Paint:
             self.painted = True
-            self.preloading = threading.Thread(target=preload, args=(PRELOADED,), name="preload", daemon=True)
-            self.preloading.start()
-            QTimer.singleShot(0, self._build_next_tab)  # once this first frame is on screen
+            QTimer.singleShot(0, self._after_first_paint)  # once this whole first frame is drawn
         return super().event(event)
 
     def _build_menus(self) -> None:
@@ -271,10 +274,11 @@ class MainWindow(QMainWindow):
     def _update_status_bar(self) -> None:
         from studio_desktop.jobs.experiment import ACTIVE_STATUSES
 
+        experiments = self.experiments
         running = [
             (name, tracker.state.progress)
-            for name, tracker in self.experiments.trackers.items()
-            if tracker.experiment.status() in ACTIVE_STATUSES
+            for name, tracker in experiments.trackers.items()
+            if experiments.run_status(name) in ACTIVE_STATUSES
         ]
         if running and self.first_run.state() == QProcess.ProcessState.NotRunning:
             name, progress = running[0]
@@ -332,10 +336,11 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         from studio_desktop.jobs.experiment import ACTIVE_STATUSES
 
+        experiments = self.experiments
         running = [
             tracker.experiment
-            for tracker in self.experiments.trackers.values()
-            if tracker.experiment.status() in ACTIVE_STATUSES
+            for name, tracker in experiments.trackers.items()
+            if experiments.run_status(name) in ACTIVE_STATUSES
         ]
         if running and not self.ask_keep_running(running):
             for experiment in running:
@@ -344,6 +349,8 @@ class MainWindow(QMainWindow):
         if "chat" in self.built:
             self.chat.shutdown()
         self.home.monitor.stop()
+        if self.preloading is not None:
+            self.preloading.join()  # no import left half done in a daemon thread while Python exits
         super().closeEvent(event)
 
     def ask_keep_running(self, running: list) -> bool:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from studio_desktop.core.config_io import config_to_dict
 from studio_desktop.core.errors import StudioError
+from studio_desktop.core.events import FINAL_KINDS, Event
 from studio_desktop.gui.dialogs.export_experiment import ExportExperimentDialog
 from studio_desktop.gui.widgets.batch_view import BatchView
 from studio_desktop.gui.widgets.compare import CompareRun, CompareView
@@ -50,6 +51,15 @@ def format_number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def status_events(kept: list[Event], new: list[Event]) -> list[Event]:
+    """Of a run's events so far, the ones ``Experiment.status`` looks at: the newest (by time) and the last
+    final one, in that order, so that following a long run never re-reads its whole event file."""
+    events = kept + new
+    final = next((event for event in reversed(events) if event.KIND in FINAL_KINDS), None)
+    newest = max(events, key=lambda event: event.time, default=None)
+    return [event for event in (newest, final) if event is not None]
+
+
 class ExperimentsTab(QWidget):
     """List on the left, details of the selected run on the right; refreshed from the event files."""
 
@@ -60,6 +70,7 @@ class ExperimentsTab(QWidget):
         self.workdir = workdir
         self.catalog = catalog
         self.trackers: dict[str, RunTracker] = {}
+        self.status_events: dict[str, list[Event]] = {}  # per run, what status() needs of its events
         self.workers: list[subprocess.Popen] = []
         self.confirm = self._ask
         self.export_dialog: ExportExperimentDialog | None = None
@@ -171,7 +182,16 @@ class ExperimentsTab(QWidget):
         tracker = self.trackers.get(name)
         if tracker is None or tracker.experiment.path != path:
             tracker = self.trackers[name] = RunTracker(Experiment(path))
+            self.status_events[name] = []
         return tracker
+
+    def poll(self, name: str, tracker: RunTracker) -> None:
+        """Read the run's new events into its state."""
+        self.status_events[name] = status_events(self.status_events.get(name, []), tracker.poll())
+
+    def run_status(self, name: str) -> str:
+        """The derived status of a followed run, from the events read so far (and its worker)."""
+        return self.trackers[name].experiment.status(self.status_events.get(name, []))
 
     def refresh(self) -> None:
         """Read new events of every experiment and redraw the list and the selected run."""
@@ -182,7 +202,7 @@ class ExperimentsTab(QWidget):
         self.table.setRowCount(len(records))
         for row, record in enumerate(records):
             tracker = self.tracker(record.name, Path(record.path))
-            tracker.poll()
+            self.poll(record.name, tracker)
             for column, text in enumerate(self._row_texts(record.name, record.created, tracker)):
                 self.table.setItem(row, column, QTableWidgetItem(text))
         self.table.blockSignals(False)
@@ -200,7 +220,7 @@ class ExperimentsTab(QWidget):
         done = f"{progress.step}/{progress.total_steps}" if progress else "-"
         if progress and progress.total_steps:
             done += f" ({100 * progress.step // progress.total_steps}%)"
-        status = tracker.experiment.status()
+        status = self.run_status(name)
         eta = format_eta(progress.eta_seconds) if progress and status in ACTIVE_STATUSES else "-"
         return (
             name,
@@ -223,7 +243,7 @@ class ExperimentsTab(QWidget):
         """Enable Export for one finished run and Compare for two or more runs, with tooltips that say why."""
         names = self.selected_names()
         tracker = self.trackers.get(names[0]) if len(names) == 1 else None
-        status = tracker.experiment.status() if tracker is not None else None
+        status = self.run_status(names[0]) if tracker is not None else None
         export = self.action_buttons["Export…"]
         export.setEnabled(status == "finished")
         if status == "finished":

@@ -1,15 +1,20 @@
-"""Startup: the window paints before the heavy libraries load; the other tabs and the monitor follow."""
+"""Responsiveness: the window paints before the heavy libraries load (the other tabs and the monitor
+follow), the curves convert only new points, and following a run never re-reads its whole event file."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-from studio_desktop.core.events import Metric
+from studio_desktop.core.config import default_config
+from studio_desktop.core.events import EventWriter, Finished, Metric, Progress, Started
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.datasets import DEMO_DONE_KEY
-from studio_desktop.jobs.run_state import RunState
+from studio_desktop.jobs.experiment import create_experiment
+from studio_desktop.jobs.run_state import RunState, RunTracker
 from studio_desktop.jobs.workdir import open_workdir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,3 +111,41 @@ def test_curves_convert_only_new_points_and_skip_unchanged_ones(qtbot) -> None:
     other.apply(metric(1))
     panel.show_state(other)  # another run starts from its own points
     assert list(panel.curves["train/loss"].getData()[0]) == [1.0]
+
+
+def test_the_status_from_the_events_read_so_far_matches_the_full_read(workdir: Path) -> None:
+    from studio_desktop.gui.tabs.experiments import status_events
+
+    wd = open_workdir()
+    config = default_config().replace({"experiment_name": "s"})
+    experiment = create_experiment(wd, Catalog(wd.catalog_path), config)
+    tracker, kept, seen = RunTracker(experiment), [], []
+    writer = EventWriter(experiment.events_path)
+    started = Started(1, "b", "cpu", 1, 1, 8, 2, 4, 0)
+    progress = Progress(
+        step=1, total_steps=4, epoch=0.5, samples=2, tokens=9, tokens_per_second=1, eta_seconds=3
+    )
+    second_worker = None
+    stopped, finished = Finished(status="stopped", step=1), Finished(status="finished", step=4)
+    batches = [[], [started], [progress, metric(1)], [stopped], [started, progress], [finished]]
+    try:
+        for index, batch in enumerate(batches):
+            if index == 1:
+                experiment.record_worker(os.getpid())
+            if index == 4:  # a resumed run: the earlier final event belongs to the previous worker
+                second_worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+                experiment.record_worker(second_worker.pid)
+            # Times just after the recorded worker's start (process start times are coarse).
+            start = float((experiment.worker_record() or {}).get("create_time") or 0)
+            for offset, event in enumerate(batch, start=1):
+                writer.write(dataclasses.replace(event, time=start + offset / 10))
+            kept = status_events(kept, tracker.poll())
+            seen.append(experiment.status(kept))
+            assert seen[-1] == experiment.status()
+            assert len(kept) <= 2
+    finally:
+        writer.close()
+        if second_worker is not None:
+            second_worker.kill()
+            second_worker.wait()
+    assert seen == ["created", "running", "running", "stopped", "running", "finished"]
