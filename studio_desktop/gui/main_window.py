@@ -186,7 +186,10 @@ class MainWindow(QMainWindow):
 
     def refresh(self) -> None:
         """Reread the catalogue in Home, Datasets and Chat (a tab not built yet reads it when built)."""
-        self.home.refresh()
+        experiments = self.experiments if "experiments" in self.built else None  # it follows the runs
+        self.home.refresh(
+            {name: experiments.run_status(name) for name in experiments.trackers} if experiments else None
+        )
         for name in ("datasets", "chat"):
             if name in self.built:
                 self.built[name].refresh()

@@ -149,3 +149,31 @@ def test_the_status_from_the_events_read_so_far_matches_the_full_read(workdir: P
             second_worker.kill()
             second_worker.wait()
     assert seen == ["created", "running", "running", "stopped", "running", "finished"]
+
+
+def test_home_takes_the_statuses_the_experiments_tab_follows(qtbot, workdir: Path, monkeypatch) -> None:
+    from studio_desktop.gui.main_window import MainWindow
+    from studio_desktop.jobs.experiment import Experiment
+
+    wd = open_workdir()
+    catalog = Catalog(wd.catalog_path)
+    catalog.set_setting(DEMO_DONE_KEY, True)
+    config = default_config().replace({"experiment_name": "done"})
+    writer = EventWriter(create_experiment(wd, catalog, config).events_path)
+    writer.write(Finished(status="finished", step=3))
+    writer.close()
+    window = MainWindow(wd)
+    qtbot.addWidget(window)
+    assert "done" in window.experiments.trackers  # built now, following every run
+    full_reads = []
+    status = Experiment.status
+
+    def counted(experiment, events=None):
+        if events is None:
+            full_reads.append(experiment.path.name)
+        return status(experiment, events)
+
+    monkeypatch.setattr(Experiment, "status", counted)
+    window.tabs.setCurrentIndex(1)  # a visit to another tab refreshes Home too
+    assert window.home.counts["Finished"] == 1
+    assert full_reads == []

@@ -226,14 +226,17 @@ class HomeTab(QWidget):
         layout.addWidget(self.datasets_empty, 1, Qt.AlignmentFlag.AlignTop)
         return box
 
-    def refresh(self) -> None:
-        """Reread the catalogue and every experiment's derived status."""
+    def refresh(self, known: dict[str, str] | None = None) -> None:
+        """Reread the catalogue and every experiment's derived status; ``known`` holds statuses derived
+        already (the Experiments tab's, from the events it follows), the others are read from the files."""
         experiments = self.catalog.experiments()
-        statuses = {}
-        if experiments:  # the experiment module (and the config and YAML ones below it) only when needed
+        statuses = {r.name: known[r.name] for r in experiments if known and r.name in known}
+        if len(statuses) < len(experiments):  # the experiment module (config, YAML) only when needed
             from studio_desktop.jobs.experiment import Experiment
 
-            statuses = {r.name: Experiment(Path(r.path)).status() for r in experiments}
+            for record in experiments:
+                if record.name not in statuses:
+                    statuses[record.name] = Experiment(Path(record.path)).status()
         by_status = Counter(statuses.values())
         for caption, (members, _color) in STATUS_GROUPS.items():
             self.counts[caption] = sum(by_status[status] for status in members)
