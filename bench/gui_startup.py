@@ -138,9 +138,8 @@ def write_events(path: Path, points: int, rate: float) -> None:
 
 
 class GapMeter:
-    """A precise timer every HEARTBEAT_MS; ``gaps`` holds the wall-clock time between beats (ms) after
-    ``skip_ms``, ``busy`` the GUI thread's CPU time in the same gaps (what it did itself, as opposed to
-    waiting for a core that other processes held)."""
+    """Beats every HEARTBEAT_MS: ``gaps`` (ms between beats after ``skip_ms``) and ``busy`` (the GUI thread's
+    CPU time in them: its own work, not the wait for a core that other processes held)."""
 
     def __init__(self, skip_ms: float = 0.0) -> None:
         from PySide6.QtCore import QElapsedTimer, Qt, QTimer
@@ -223,6 +222,8 @@ def child_stall(points: int, rate: float) -> int:
 def stall_window(workdir, catalog):
     """The Experiments tab (list, and curves 620 px wide) with the run selected, the Home tab's monitor
     below it, shown, the monitor sampling."""
+    import importlib
+
     from PySide6.QtWidgets import QVBoxLayout, QWidget
 
     from studio_desktop.gui.tabs.experiments import ExperimentsTab
@@ -238,6 +239,7 @@ def stall_window(workdir, catalog):
     window.show()
     getattr(monitor, "ensure_plots", lambda: None)()  # built at startup, not part of the growth
     monitor.start()
+    getattr(importlib.import_module("studio_desktop.gui.main_window"), "settle", lambda: None)()  # as it does
     return tab, window
 
 
@@ -268,13 +270,8 @@ def time_first_paint(kind: str, env: dict[str, str]) -> tuple[float, float, floa
 
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as errors:
-        child = subprocess.Popen(
-            [sys.executable, __file__, "--child", kind],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=errors,
-            text=True,
-        )
+        command = [sys.executable, __file__, "--child", kind]
+        child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
         assert child.stdout is not None
         painted = built = gap = 0.0
         for line in child.stdout:
@@ -285,9 +282,7 @@ def time_first_paint(kind: str, env: dict[str, str]) -> tuple[float, float, floa
         child.wait()
         if not painted:
             errors.seek(0)
-            raise SystemExit(
-                f"the {kind} window never painted (exit code {child.returncode}):\n{errors.read()}"
-            )
+            raise SystemExit(f"the {kind} window never painted ({child.returncode}):\n{errors.read()}")
     return painted, built, gap
 
 
