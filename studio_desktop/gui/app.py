@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
+from studio_desktop.core.resources import resources_dir
 from studio_desktop.jobs.workdir import open_workdir
+
+ICON_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 
 
 def has_display() -> bool:
@@ -13,6 +17,33 @@ def has_display() -> bool:
     if os.environ.get("QT_QPA_PLATFORM") or sys.platform != "linux":
         return True
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def app_icon():
+    """The application icon from the PNGs in ``resources/icons`` (no SVG plugin needed)."""
+    from PySide6.QtGui import QIcon
+
+    icon = QIcon()
+    for size in ICON_SIZES:
+        icon.addFile(str(resources_dir() / "icons" / f"studio-desktop-{size}.png"))
+    return icon
+
+
+def close_on_terminate(window) -> None:
+    """SIGTERM or SIGINT closes the window as the close button does (the app then exits with 0).
+
+    A Python signal handler only runs when the interpreter gets control, so a timer wakes it while Qt waits.
+    """
+    from PySide6.QtCore import QTimer
+
+    def request_close(_signum, _frame) -> None:
+        QTimer.singleShot(0, window.close)
+
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, request_close)
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
 
 
 def run_gui(workdir_override: str | None) -> int:
@@ -34,9 +65,12 @@ def run_gui(workdir_override: str | None) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Studio Desktop")
     app.setOrganizationName("studio-desktop")
+    app.setDesktopFileName("studio-desktop")  # matches the installed .desktop entry (taskbar icon on Wayland)
+    app.setWindowIcon(app_icon())
     apply_theme(app)
     install_excepthook(app, workdir)
     window = MainWindow(workdir)
     window.show()
+    close_on_terminate(window)
     window.start_first_run()
     return app.exec()
