@@ -52,9 +52,7 @@ class DatasetSection(Section):
     prompt_column: tuple[str, ...] = setting(
         (), "Column(s) with the user prompt, joined by the separator; empty: detected.", advanced=True
     )
-    prompt_column_separator: str = setting(
-        "\n\n", "Text placed between several prompt columns.", advanced=True
-    )
+    prompt_column_separator: str = setting("\n\n", "Text between several prompt columns.", advanced=True)
     answer_column: tuple[str, ...] = setting(
         (),
         "Column with the answer (classification/regression: one column per target); empty: detected.",
@@ -185,8 +183,7 @@ class TrainingSection(Section):
     batch_size: int = setting(2, "Samples per step on each device.", minimum=1, maximum=1024)
     padding_free: bool = setting(
         True,
-        "Put each batch in one row without padding, and compute the loss only where answers are trained; "
-        "falls back to padded batches for a model that cannot keep samples of a row apart.",
+        "Batches without padding, loss only on trained tokens (padded if a model needs it).",
         advanced=True,
     )
     drop_last_batch: bool = setting(True, "Skip an incomplete last batch.", advanced=True)
@@ -399,6 +396,4 @@ class TopLevel(Section):
         BUNDLED_BACKBONE, "Backbone: the bundled model, a local model folder, a GGUF file or a hub id."
     )
     problem_type: str = setting(CAUSAL_LM, "What the model learns to do.", choices=PROBLEM_TYPES)
-    output_directory: str = setting(
-        "", "Experiment folder; empty: inside the working directory.", advanced=True
-    )
+    output_directory: str = setting("", "Experiment folder; empty: in the working directory.", advanced=True)
