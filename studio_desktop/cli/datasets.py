@@ -153,7 +153,10 @@ def run_show(args: argparse.Namespace) -> int:
     )
     mapping = {k: v for k, v in meta["mapping"].items() if v not in (None, [], "")}
     print("mapping: " + ", ".join(f"{k}={v!r}" for k, v in mapping.items()))
-    print(f"tokens ({stats['tokenizer_name']}):")
+    sampled = stats.get("token_samples", stats["conversations"])
+    total = stats["conversations"]
+    estimate = f", estimated from {sampled} of {total} conversations" if sampled < total else ""
+    print(f"tokens ({stats['tokenizer_name']}{estimate}):")
     for part in ("prompt_tokens", "answer_tokens", "total_tokens"):
         s = stats[part]
         print(

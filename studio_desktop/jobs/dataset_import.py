@@ -1,7 +1,9 @@
 """Import a data file: read, map to conversations, split, compute statistics, store and register.
 
 Everything is written into a hidden folder first and moved into place at the end, so a failed import
-leaves nothing behind. The tokenizer is loaded once and every conversation is tokenized once.
+leaves nothing behind. The conversations travel as one Arrow table (the stored layout) from the file to the
+Parquet files; token statistics are estimated from a random sample of ``STATISTICS_SAMPLE`` conversations,
+with the tokenizer loaded without transformers where the backbone's tokenizer allows it.
 """
 
 from __future__ import annotations
@@ -11,23 +13,39 @@ import json
 import os
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from studio_desktop.core.backbone_names import BUNDLED_BACKBONE
 from studio_desktop.core.backbones import load_tokenizer, resolve_backbone
 from studio_desktop.core.data.conversations import Conversation
-from studio_desktop.core.data.formats import ColumnMapping, guess_mapping, to_conversations, validate_mapping
+from studio_desktop.core.data.formats import (
+    ColumnMapping,
+    guess_mapping,
+    to_conversation_table,
+    to_conversations,
+    validate_mapping,
+)
 from studio_desktop.core.data.io import read_table
-from studio_desktop.core.data.split import split_train_validation
-from studio_desktop.core.data.stats import compute_statistics
-from studio_desktop.core.data.store import write_conversations
+from studio_desktop.core.data.split import split_table
+from studio_desktop.core.data.stats import (
+    STATISTICS_SAMPLE,
+    DatasetStatistics,
+    sample_indices,
+    statistics_of_sample,
+)
+from studio_desktop.core.data.store import table_conversations, table_turns, write_table
 from studio_desktop.core.data.templates import TemplateSettings, render_sample
 from studio_desktop.core.errors import CatalogError, DataError
+from studio_desktop.core.light_tokenizer import load_light_tokenizer
 from studio_desktop.jobs.catalog import Catalog, DatasetRecord, now_iso
 from studio_desktop.jobs.datasets import META_FILE, TRAIN_FILE, VALIDATION_FILE
 from studio_desktop.jobs.workdir import Workdir, check_name
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 Progress = Callable[[str, float], None]
 TEMP_PREFIX = ".importing-"
@@ -74,6 +92,13 @@ def read_conversations_from(
     return len(df), mapping, to_conversations(df, mapping, path)
 
 
+def read_table_from(path: Path, overrides: dict[str, Any]) -> tuple[int, ColumnMapping, pa.Table]:
+    """Rows, mapping and conversations (as a table in the stored layout) of one data file."""
+    df = read_table(path)
+    mapping = choose_mapping(df, overrides, path)
+    return len(df), mapping, to_conversation_table(df, mapping, path)
+
+
 def pick_name(request: ImportRequest, catalog: Catalog) -> str:
     """The requested name (must be new) or one derived from the file name."""
     if request.name:
@@ -116,77 +141,54 @@ def import_dataset(
     name = pick_name(request, catalog)
     source = request.source.expanduser().resolve()
     report("Reading data", 0.05)
-    rows, mapping, conversations = read_conversations_from(source, request.mapping)
+    rows, mapping, table = read_table_from(source, request.mapping)
     report("Splitting", 0.3)
-    train, validation = _split(conversations, request, mapping)
+    train, validation = _split(table, request, mapping)
     report("Loading tokenizer", 0.4)
     backbone = resolve_backbone(catalog.backbone_location(request.backbone), workdir.models)
-    tokenizer = load_tokenizer(backbone.folder)
-    report("Computing statistics", 0.5)
-    stats = compute_statistics(train + validation, tokenizer, request.template, request.max_length)
-    sample = render_sample(tokenizer, train[0], request.template)
-    report("Writing", 0.85)
-    meta = {
-        "name": name,
-        "source": str(source),
-        "format": mapping.format.value,
-        "mapping": mapping.to_dict(),
-        "rows": rows,
-        "train_conversations": len(train),
-        "validation_conversations": len(validation),
-        "validation": str(request.validation_file) if request.validation_file else request.validation_size,
-        "backbone": request.backbone,
-        "template": dataclasses.asdict(request.template),
-        "statistics": stats.to_dict(),
-        "sample": [{"text": s.text, "trained": s.trained} for s in sample.segments],
-        "created": now_iso(),
-    }
+    tokenizer = load_light_tokenizer(backbone.folder) or load_tokenizer(backbone.folder)
+    everything = table if request.validation_file is None else _concat(train, validation)
     record = DatasetRecord(
         name=name,
         path=str(workdir.dataset_dir(name)),
         format=mapping.format.value,
         source=str(source),
         rows=rows,
-        conversations=len(train) + len(validation),
-        train_conversations=len(train),
-        validation_conversations=len(validation),
-        created=meta["created"],
+        conversations=train.num_rows + validation.num_rows,
+        train_conversations=train.num_rows,
+        validation_conversations=validation.num_rows,
+        created=now_iso(),
     )
-    _store(workdir, catalog, record, meta=meta, train=train, validation=validation, source=source)
-    report("Done", 1.0)
-    return record
-
-
-def _split(
-    conversations: list[Conversation], request: ImportRequest, mapping: ColumnMapping
-) -> tuple[list[Conversation], list[Conversation]]:
-    if request.validation_file is None:
-        return split_train_validation(conversations, request.validation_size, request.seed)
-    overrides = {**mapping.to_dict(), **request.mapping}
-    validation_path = request.validation_file.expanduser().resolve()
-    _, _, validation = read_conversations_from(validation_path, overrides)
-    return conversations, validation
-
-
-def _store(
-    workdir: Workdir,
-    catalog: Catalog,
-    record: DatasetRecord,
-    *,
-    meta: dict[str, Any],
-    train: list[Conversation],
-    validation: list[Conversation],
-    source: Path,
-) -> None:
-    """Write into a temporary folder, move it into place, then register; undo on any failure."""
     final = Path(record.path)
-    temp = workdir.datasets / f"{TEMP_PREFIX}{os.getpid()}-{record.name}"
+    temp = workdir.datasets / f"{TEMP_PREFIX}{os.getpid()}-{name}"
     try:
         temp.mkdir(parents=True)
-        write_conversations(train, temp / TRAIN_FILE)
-        write_conversations(validation, temp / VALIDATION_FILE)
+        # Parquet writing and tokenizing release the GIL: the files are written while the statistics run.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            writing = pool.submit(_write_data, temp, train, validation, source)
+            report("Computing statistics", 0.5)
+            stats = _statistics(everything, tokenizer, request)
+            sample = render_sample(tokenizer, table_conversations(train.slice(0, 1))[0], request.template)
+            report("Writing", 0.85)
+            writing.result()
+        meta = {
+            "name": name,
+            "source": str(source),
+            "format": mapping.format.value,
+            "mapping": mapping.to_dict(),
+            "rows": rows,
+            "train_conversations": record.train_conversations,
+            "validation_conversations": record.validation_conversations,
+            "validation": str(request.validation_file)
+            if request.validation_file
+            else request.validation_size,
+            "backbone": request.backbone,
+            "template": dataclasses.asdict(request.template),
+            "statistics": stats.to_dict(),
+            "sample": [{"text": s.text, "trained": s.trained} for s in sample.segments],
+            "created": record.created,
+        }
         (temp / META_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
-        copy_source(source, temp / "source")
         if final.exists():
             raise CatalogError(f"{final} already exists; remove it or import under another --name.")
         temp.rename(final)
@@ -197,6 +199,44 @@ def _store(
     except Exception:
         shutil.rmtree(final, ignore_errors=True)
         raise
+    report("Done", 1.0)
+    return record
+
+
+def _validation_setting(request: ImportRequest) -> str | float:
+    return str(request.validation_file) if request.validation_file else request.validation_size
+
+
+def _split(table: pa.Table, request: ImportRequest, mapping: ColumnMapping) -> tuple[pa.Table, pa.Table]:
+    if request.validation_file is None:
+        return split_table(table, request.validation_size, request.seed)
+    overrides = {**mapping.to_dict(), **request.mapping}
+    validation_path = request.validation_file.expanduser().resolve()
+    _, _, validation = read_table_from(validation_path, overrides)
+    return table, validation
+
+
+def _concat(train: pa.Table, validation: pa.Table) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.concat_tables([train, validation]).combine_chunks()
+
+
+def _statistics(table: pa.Table, tokenizer: Any, request: ImportRequest) -> DatasetStatistics:
+    """Turns of every conversation; token lengths of a random sample of them."""
+    import pyarrow as pa
+
+    chosen = sample_indices(table.num_rows, STATISTICS_SAMPLE, request.seed)
+    sample = table_conversations(table if chosen is None else table.take(pa.array(chosen, type=pa.int64())))
+    return statistics_of_sample(
+        table_turns(table), sample, tokenizer, request.template, max_length=request.max_length
+    )
+
+
+def _write_data(folder: Path, train: pa.Table, validation: pa.Table, source: Path) -> None:
+    write_table(train, folder / TRAIN_FILE)
+    write_table(validation, folder / VALIDATION_FILE)
+    copy_source(source, folder / "source")
 
 
 def copy_source(source: Path, target: Path) -> None:

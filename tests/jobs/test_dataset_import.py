@@ -571,36 +571,77 @@ def test_stale_import_folders_of_dead_processes_are_removed(
     assert sorted(p.name for p in wd.datasets.iterdir()) == [record.name]
 
 
-# --- one tokenizer load, one tokenization per conversation --------------------------------------------------
+# --- one tokenizer load, one tokenization per sampled conversation -----------------------------------------
 
 
-def test_tokenizer_loaded_once_and_each_conversation_tokenized_once(
-    tmp_path: Path, run: Callable[..., DatasetRecord], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def spy_tokenizers(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[int]]:
+    """Record which loader ran (light or transformers) and the size of every tokenizer call."""
     import transformers
 
-    loads: list[tuple[Any, ...]] = []
-    batches: list[int] = []
-    original_load = transformers.AutoTokenizer.from_pretrained
+    from studio_desktop.jobs import dataset_import
 
-    def counting_call(original_call: Callable[..., Any]) -> Callable[..., Any]:
+    loads: list[str] = []
+    batches: list[int] = []
+
+    def counting(tokenizer: Any) -> Any:
+        original_call = type(tokenizer).__call__
+
         def call(self: Any, text: Any = None, *args: Any, **kwargs: Any) -> Any:
             batches.append(len(text) if isinstance(text, list | tuple) else 1)
             return original_call(self, text, *args, **kwargs)
 
-        return call
-
-    def spy_load(*args: Any, **kwargs: Any) -> Any:
-        loads.append(args)
-        tokenizer = original_load(*args, **kwargs)
-        monkeypatch.setattr(type(tokenizer), "__call__", counting_call(type(tokenizer).__call__))
+        monkeypatch.setattr(type(tokenizer), "__call__", call)
         return tokenizer
 
-    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", spy_load)
+    def spy(kind: str, loader: Callable[..., Any]) -> Callable[..., Any]:
+        def load(*args: Any, **kwargs: Any) -> Any:
+            tokenizer = loader(*args, **kwargs)
+            if tokenizer is not None:
+                loads.append(kind)
+                counting(tokenizer)
+            return tokenizer
+
+        return load
+
+    light = dataset_import.load_light_tokenizer
+    monkeypatch.setattr(dataset_import, "load_light_tokenizer", spy("light", light))
+    full = transformers.AutoTokenizer.from_pretrained
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", spy("transformers", full))
+    return loads, batches
+
+
+def test_tokenizer_loaded_once_without_transformers_and_a_sample_tokenized_once(
+    tmp_path: Path, run: Callable[..., DatasetRecord], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from studio_desktop.core.data.stats import STATISTICS_SAMPLE
+
+    loads, batches = spy_tokenizers(monkeypatch)
     rows = [[f"question {i} about training", f"answer {i} about the learning rate"] for i in range(3000)]
     source = write_csv(tmp_path / "big.csv", ["prompt", "answer"], rows)
     record = run(source)
     assert record.conversations == 3000
-    assert len(loads) == 1
-    assert sum(batches) == 3000
-    assert load_meta(record)["statistics"]["conversations"] == 3000
+    assert loads == ["light"]
+    assert sum(batches) == STATISTICS_SAMPLE < 3000
+    stats = load_meta(record)["statistics"]
+    assert stats["conversations"] == 3000
+    assert stats["token_samples"] == STATISTICS_SAMPLE
+    assert sum(stats["total_tokens"]["histogram"]["counts"]) == STATISTICS_SAMPLE
+    assert sum(stats["turns_histogram"]["counts"]) == 3000
+
+
+def test_a_tokenizer_the_light_loader_cannot_read_goes_through_transformers(
+    tmp_path: Path, run: Callable[..., DatasetRecord], monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path
+) -> None:
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    config["tokenizer_class"] = "GPT2Tokenizer"
+    (folder / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    loads, batches = spy_tokenizers(monkeypatch)
+    source = write_csv(tmp_path / "flat.csv", ["prompt", "answer"], [list(qa(i)) for i in range(20)])
+    record = run(source, backbone=str(folder))
+    assert loads == ["transformers"]
+    assert sum(batches) == 20
+    assert load_meta(record)["statistics"]["token_samples"] == 20

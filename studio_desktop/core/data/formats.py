@@ -12,21 +12,25 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
+import numpy as np
 import pandas as pd
 
 from studio_desktop.core.data.chains import build_chain_conversations, index_unique_ids
 from studio_desktop.core.data.conversations import Conversation, Message
+from studio_desktop.core.data.flat import flat_columns
+from studio_desktop.core.data.store import conversations_table, flat_table
 from studio_desktop.core.data.turns import (
     DatasetFormat,
-    RowError,
-    RowProblems,
     first_turn,
     nested_conversations,
     to_text,
 )
 from studio_desktop.core.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 NESTED_FORMATS = frozenset({DatasetFormat.SHAREGPT, DatasetFormat.MESSAGES})
 
@@ -214,6 +218,26 @@ def to_conversations(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path)
         return _flat_conversations(df, mapping, file)
 
 
+def to_conversation_table(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path) -> pa.Table:
+    """``to_conversations`` as one Arrow table in the stored layout (``store``).
+
+    Flat formats without parent ids are converted column by column, without a Python object per row.
+    """
+    if mapping.is_nested or mapping.is_chained:
+        return conversations_table(to_conversations(df, mapping, file))
+    validate_mapping(df, mapping, file)
+    if len(df) == 0:
+        raise DataError("the file has no data rows", file=file)
+    import pyarrow as pa
+
+    columns = flat_columns(df, mapping, file)
+    if mapping.id_column is None:
+        ids = pa.array(np.arange(1, len(df) + 1, dtype=np.int64)).cast(pa.string())
+    else:
+        ids = pa.array(_row_ids(df, mapping, file), type=pa.string())
+    return flat_table(ids, columns.prompts, columns.answers, columns.systems, columns.rejected)
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """Pauses the cyclic garbage collector, which would otherwise rescan the many new objects repeatedly."""
@@ -289,18 +313,10 @@ def _texts(series: pd.Series) -> list[str]:
 
 def _flat_conversations(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path) -> list[Conversation]:
     n = len(df)
-    prompt_cells = [_texts(df[column]) for column in mapping.prompt_columns]
-    answer_column = mapping.answer_column or ""
-    answers = _texts(df[answer_column])
-    systems = _texts(df[mapping.system_column]) if mapping.system_column else [""] * n
-    rejected = _texts(df[mapping.rejected_answer_column]) if mapping.rejected_answer_column else None
-    prompts = _join_prompts(prompt_cells, mapping.prompt_column_separator)
-    problems = RowProblems(file)
-    for i in range(n):
-        problem = _flat_row_problem(prompts[i], answers[i], rejected[i] if rejected else None, mapping)
-        if problem is not None:
-            problems.add(i + 1, problem)
-    problems.raise_if_any()
+    columns = flat_columns(df, mapping, file)
+    prompts, answers = columns.prompts.to_pylist(), columns.answers.to_pylist()
+    systems = columns.systems.to_pylist() if columns.systems is not None else [""] * n
+    rejected = columns.rejected.to_pylist() if columns.rejected is not None else None
     if mapping.is_chained:
         return build_chain_conversations(
             df[mapping.id_column].tolist(),
@@ -325,34 +341,6 @@ def _flat_conversations(df: pd.DataFrame, mapping: ColumnMapping, file: str | Pa
         )
         for i in range(n)
     ]
-
-
-def _join_prompts(prompt_cells: list[list[str]], separator: str) -> list[str]:
-    if len(prompt_cells) == 1:
-        return prompt_cells[0]
-    return [
-        separator.join(part for part in parts if part.strip()) for parts in zip(*prompt_cells, strict=True)
-    ]
-
-
-def _flat_row_problem(
-    prompt: str, answer: str, rejected: str | None, mapping: ColumnMapping
-) -> RowError | None:
-    if not prompt.strip():
-        columns = mapping.prompt_columns
-        what = (
-            "the prompt is empty"
-            if len(columns) == 1
-            else f"all prompt columns ({', '.join(columns)}) are empty"
-        )
-        return RowError(f"{what}; fill in a prompt or remove the row", columns[0])
-    if not answer.strip():
-        return RowError("the answer is empty; fill in an answer or remove the row", mapping.answer_column)
-    if rejected is not None and not rejected.strip():
-        return RowError(
-            "the rejected answer is empty; fill it in or remove the row", mapping.rejected_answer_column
-        )
-    return None
 
 
 def _row_ids(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path) -> list[str]:

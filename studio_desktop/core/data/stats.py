@@ -4,10 +4,15 @@ Each conversation is rendered once (``render_sample``) and each rendered text is
 character offsets. A token is an *answer* token when it overlaps a trained span of its sample (the text that
 carries the loss), else a *prompt* token. So with ``only_last_answer`` earlier answers count as prompt, and
 with ``mask_prompt_labels`` off every token counts as answer.
+
+Turns are counted over every conversation. Token lengths can be estimated from a fixed-size random sample of
+conversations (``sample_size``): rendering and tokenizing is what costs, and a few thousand samples give the
+same histograms and percentiles to within a token or two. ``token_samples`` says how many were tokenized.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +23,7 @@ from studio_desktop.core.data.conversations import Conversation
 from studio_desktop.core.data.templates import TemplateSettings, render_sample
 from studio_desktop.core.data.tokenize import require_fast, tokenize_samples
 
-# Characters of text per tokenizer call (about 2M tokens): bounds the memory of the Python offset lists the
-# tokenizer returns, while each call is still large enough for the tokenizer to use all cores.
+STATISTICS_SAMPLE = 2000  # conversations tokenized for the token statistics of an import
 
 
 @dataclass(frozen=True)
@@ -74,8 +78,9 @@ class LengthStatistics:
 class DatasetStatistics:
     """What a dataset looks like to one tokenizer and template.
 
-    ``turns_histogram`` has one bin per number of turns (edges ``k, k+1``). ``truncated_share`` is the
-    fraction of samples longer than ``max_length`` tokens.
+    ``turns_histogram`` has one bin per number of turns (edges ``k, k+1``). The token statistics and
+    ``truncated_share`` (the fraction of samples longer than ``max_length`` tokens) come from
+    ``token_samples`` randomly chosen conversations: all of them when it equals ``conversations``.
     """
 
     conversations: int
@@ -87,6 +92,12 @@ class DatasetStatistics:
     truncated_share: float
     max_length: int
     tokenizer_name: str
+    token_samples: int
+
+    @property
+    def estimated(self) -> bool:
+        """Whether the token statistics come from a sample of the conversations."""
+        return self.token_samples < self.conversations
 
     def to_dict(self) -> dict[str, Any]:
         """Plain ints, floats, strings, lists and dicts only (JSON-serialisable)."""
@@ -100,6 +111,7 @@ class DatasetStatistics:
             "truncated_share": self.truncated_share,
             "max_length": self.max_length,
             "tokenizer_name": self.tokenizer_name,
+            "token_samples": self.token_samples,
         }
 
     @classmethod
@@ -114,6 +126,7 @@ class DatasetStatistics:
             truncated_share=float(data["truncated_share"]),
             max_length=int(data["max_length"]),
             tokenizer_name=str(data["tokenizer_name"]),
+            token_samples=int(data.get("token_samples", data["conversations"])),
         )
 
 
@@ -123,18 +136,48 @@ def compute_statistics(
     settings: TemplateSettings,
     max_length: int,
     bins: int = 30,
+    *,
+    sample_size: int | None = None,
+    seed: int = 0,
 ) -> DatasetStatistics:
-    """Render and tokenize every conversation once and summarise turns and token lengths.
+    """Render and tokenize every conversation (or ``sample_size`` of them) once and summarise them.
 
     ``tokenizer`` must be a fast (Rust-backed) tokenizer: token offsets are needed. Answer tokens are the
     tokens training puts into the loss (``tokenize.trained_mask``).
     """
     if not conversations:
         raise ValueError("no conversations to compute statistics for")
+    turns = np.fromiter((c.turns for c in conversations), dtype=np.int64, count=len(conversations))
+    chosen = sample_indices(len(conversations), sample_size, seed)
+    sample = conversations if chosen is None else [conversations[i] for i in chosen]
+    return statistics_of_sample(turns, sample, tokenizer, settings, max_length=max_length, bins=bins)
+
+
+def sample_indices(count: int, sample_size: int | None, seed: int) -> list[int] | None:
+    """Sorted indices of ``sample_size`` of ``count`` items drawn at random, or ``None`` for all of them."""
+    if sample_size is None or count <= sample_size:
+        return None
+    if sample_size < 1:
+        raise ValueError("sample_size must be positive")
+    return sorted(random.Random(seed).sample(range(count), sample_size))
+
+
+def statistics_of_sample(
+    turns: np.ndarray,
+    sample: Sequence[Conversation],
+    tokenizer: Any,
+    settings: TemplateSettings,
+    *,
+    max_length: int,
+    bins: int = 30,
+) -> DatasetStatistics:
+    """Statistics from the turns of every conversation and the token lengths of ``sample`` of them."""
+    if not len(turns) or not sample:
+        raise ValueError("no conversations to compute statistics for")
     if max_length < 1 or bins < 1:
         raise ValueError("max_length and bins must be positive")
     require_fast(tokenizer, "Dataset statistics")
-    samples = [render_sample(tokenizer, conversation, settings) for conversation in conversations]
+    samples = [render_sample(tokenizer, conversation, settings) for conversation in sample]
     totals, answers = [], []
     for chunk in tokenize_samples(tokenizer, samples):
         owner = np.repeat(np.arange(len(chunk.lengths)), chunk.lengths)
@@ -144,11 +187,10 @@ def compute_statistics(
         )
     total_tokens = np.concatenate(totals)
     answer_tokens = np.concatenate(answers)
-    turns = np.fromiter((c.turns for c in conversations), dtype=np.int64, count=len(conversations))
     turn_edges = np.arange(turns.min(), turns.max() + 2)
     turn_counts, _ = np.histogram(turns, bins=turn_edges)
     return DatasetStatistics(
-        conversations=len(conversations),
+        conversations=len(turns),
         turns=int(turns.sum()),
         turns_histogram=_histogram(turn_counts, turn_edges),
         prompt_tokens=_length_statistics(total_tokens - answer_tokens, bins),
@@ -157,6 +199,7 @@ def compute_statistics(
         truncated_share=float(np.mean(total_tokens > max_length)),
         max_length=int(max_length),
         tokenizer_name=str(getattr(tokenizer, "name_or_path", "") or ""),
+        token_samples=len(sample),
     )
 
 

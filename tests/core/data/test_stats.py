@@ -169,3 +169,37 @@ def test_refuses_empty_input_and_bad_arguments(tokenizer):
         compute_statistics(CONVERSATIONS, tokenizer, CHAT, max_length=0)
     with pytest.raises(StudioError, match="fast tokenizer"):
         compute_statistics(CONVERSATIONS, SimpleNamespace(is_fast=False), CHAT, max_length=512)
+
+
+def test_token_lengths_can_come_from_a_random_sample(tokenizer):
+    many = [
+        conversation(i, f"Question {i} about {'training ' * (i % 7)}?", f"Answer {i}.") for i in range(60)
+    ]
+    many[5] = conversation(5, "q", "a", "q2", "a2")
+
+    result = compute_statistics(many, tokenizer, CHAT, max_length=512, sample_size=20, seed=3)
+    again = compute_statistics(many, tokenizer, CHAT, max_length=512, sample_size=20, seed=3)
+    full = compute_statistics(many, tokenizer, CHAT, max_length=512)
+
+    assert result == again
+    assert result.token_samples == 20
+    assert result.estimated
+    assert sum(result.total_tokens.histogram.counts) == 20
+    assert (result.conversations, result.turns, result.turns_histogram) == (
+        full.conversations,
+        full.turns,
+        full.turns_histogram,
+    )
+    assert full.token_samples == 60
+    assert not full.estimated
+    assert (
+        full.total_tokens.min <= result.total_tokens.min <= result.total_tokens.max <= full.total_tokens.max
+    )
+    assert compute_statistics(many, tokenizer, CHAT, max_length=512, sample_size=60) == full
+
+
+def test_statistics_without_a_sample_count_read_as_complete(tokenizer):
+    data = compute_statistics(CONVERSATIONS, tokenizer, CHAT, max_length=20).to_dict()
+    del data["token_samples"]
+
+    assert DatasetStatistics.from_dict(data).token_samples == 4

@@ -1,0 +1,131 @@
+"""Flat formats (prompt and answer columns) read column by column with Arrow instead of row by row.
+
+Every column's text becomes one Arrow string array; blank cells, the joined prompt columns and the rows
+with problems are found with vectorised compute functions. Only the first bad row is looked at in Python,
+to word its error message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from studio_desktop.core.data.turns import RowError, RowProblems, to_text
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# Every character for which Python's str.isspace() is true: a cell is blank when str.strip() empties it.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+@dataclass(frozen=True)
+class FlatColumns:
+    """The texts of a flat table's rows: string arrays without nulls (``None`` for unmapped columns)."""
+
+    prompts: pa.Array
+    answers: pa.Array
+    systems: pa.Array | None
+    rejected: pa.Array | None
+
+
+def text_array(series: pd.Series) -> pa.Array:
+    """A column as text, a missing cell as ``""`` (as ``turns.to_text`` reads each cell)."""
+    import pyarrow as pa
+
+    try:
+        array: Any = pa.array(series, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        array = None
+    if array is None or not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        return pa.array([to_text(value) for value in series.tolist()], type=pa.string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array.cast(pa.string()).fill_null("")
+
+
+def blank(texts: pa.Array) -> np.ndarray:
+    """Whether each text is empty or whitespace only."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    # Only a text that is empty or starts with whitespace can be blank: trim just those.
+    first = pc.utf8_slice_codeunits(texts, 0, 1)
+    maybe = pc.is_in(first, value_set=pa.array(["", *WHITESPACE])).to_numpy(zero_copy_only=False)
+    result = np.zeros(len(texts), dtype=bool)
+    candidates = np.flatnonzero(maybe)
+    if len(candidates):
+        trimmed = pc.utf8_trim(texts.take(pa.array(candidates)), WHITESPACE)
+        result[candidates] = pc.equal(pc.utf8_length(trimmed), 0).to_numpy(zero_copy_only=False)
+    return result
+
+
+def join_prompts(parts: list[pa.Array], separator: str) -> pa.Array:
+    """The prompt columns of each row joined by ``separator``, blank parts left out."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(parts) == 1:
+        return parts[0]
+    missing = pa.scalar(None, pa.string())
+    joined = None
+    for column in parts:
+        part = pc.if_else(pa.array(blank(column)), missing, column)
+        if joined is None:
+            joined = part
+            continue
+        both = pc.binary_join_element_wise(joined, part, separator)  # null where either is
+        joined = pc.coalesce(both, joined, part)
+    return pc.fill_null(joined, "")
+
+
+def flat_columns(df: pd.DataFrame, mapping: Any, file: str | Path) -> FlatColumns:
+    """The texts of every row; raises ``DataError`` naming the first bad row and counting the others."""
+    parts = [text_array(df[column]) for column in mapping.prompt_columns]
+    prompts = join_prompts(parts, mapping.prompt_column_separator)
+    answers = text_array(df[mapping.answer_column])
+    systems = text_array(df[mapping.system_column]) if mapping.system_column else None
+    rejected = text_array(df[mapping.rejected_answer_column]) if mapping.rejected_answer_column else None
+    bad = blank(prompts) | blank(answers)
+    if rejected is not None:
+        bad |= blank(rejected)
+    count = int(bad.sum())
+    if count:
+        first = int(np.argmax(bad))
+        problem = flat_row_problem(
+            prompts[first].as_py(),
+            answers[first].as_py(),
+            rejected[first].as_py() if rejected is not None else None,
+            mapping,
+        )
+        problems = RowProblems(file)
+        problems.add(first + 1, problem or RowError("the row is empty", None))
+        problems.count = count
+        problems.raise_if_any()
+    return FlatColumns(prompts, answers, systems, rejected)
+
+
+def flat_row_problem(prompt: str, answer: str, rejected: str | None, mapping: Any) -> RowError | None:
+    """What is wrong with one flat row, if anything."""
+    if not prompt.strip():
+        columns = mapping.prompt_columns
+        what = (
+            "the prompt is empty"
+            if len(columns) == 1
+            else f"all prompt columns ({', '.join(columns)}) are empty"
+        )
+        return RowError(f"{what}; fill in a prompt or remove the row", columns[0])
+    if not answer.strip():
+        return RowError("the answer is empty; fill in an answer or remove the row", mapping.answer_column)
+    if rejected is not None and not rejected.strip():
+        return RowError(
+            "the rejected answer is empty; fill it in or remove the row", mapping.rejected_answer_column
+        )
+    return None
