@@ -192,6 +192,7 @@ def candidate_experiment(
             "dataset.validation_strategy": "custom",
             "dataset.validation_dataframe": str(data / "validation.csv"),
             "tokenizer.max_length": MAX_LENGTH,
+            "architecture.gradient_checkpointing": False,  # the baseline keeps activations too
             "training.batch_size": batch,
             "training.epochs": 1,
             "training.learning_rate": LEARNING_RATE,

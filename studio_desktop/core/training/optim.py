@@ -43,10 +43,9 @@ def create_optimizer(model: Any, cfg: ExperimentConfig) -> Any:
     if not groups:
         raise ConfigError("no trainable parameters: enable training.lora or unfreeze some layers.")
     name, lr = cfg.training.optimizer, cfg.training.learning_rate
-    if name == "AdamW":
-        return torch.optim.AdamW(groups, lr=lr)
-    if name == "Adam":
-        return torch.optim.Adam(groups, lr=lr)
+    if name in {"AdamW", "Adam"}:
+        adam = torch.optim.AdamW if name == "AdamW" else torch.optim.Adam
+        return adam(groups, lr=lr, fused=can_fuse(groups))
     if name == "SGD":
         return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
     if name == "RMSprop":
@@ -56,6 +55,12 @@ def create_optimizer(model: Any, cfg: ExperimentConfig) -> Any:
     import bitsandbytes as bnb
 
     return bnb.optim.AdamW8bit(groups, lr=lr)
+
+
+def can_fuse(groups: list[dict[str, Any]]) -> bool:
+    """Whether torch's fused Adam kernels take these parameters (floating point, on a CPU or CUDA device)."""
+    params = [param for group in groups for param in group["params"]]
+    return all(param.is_floating_point() and param.device.type in {"cpu", "cuda"} for param in params)
 
 
 def schedule_factor(step: int, cfg: ExperimentConfig, total_steps: int, warmup_steps: int) -> float:
