@@ -106,24 +106,28 @@ def generate_text(
 def _stopped_deltas(
     deltas: Iterator[str], stops: Sequence[str], halt: threading.Event, stop_event: threading.Event | None
 ) -> Iterator[str]:
-    """Deltas up to the first stop string; text that may begin a stop string is held back until it cannot."""
-    text = ""
-    sent = 0
+    """Deltas up to the first stop string; text that may begin a stop string is held back until it cannot.
+
+    Only the held-back text is searched for stop strings: no stop string can begin in text already sent,
+    because text that could begin one is always held back. So each delta costs the same however long the
+    answer has grown.
+    """
+    pending = ""
     for delta in deltas:
         if halt.is_set() or (stop_event is not None and stop_event.is_set()):
             continue  # drain what the model wrote before it noticed
-        text += delta
-        cut = cut_at_stop(text, stops)
-        if len(cut) < len(text):
+        pending += delta
+        cut = cut_at_stop(pending, stops) if stops else pending
+        if len(cut) < len(pending):
             halt.set()
             safe = len(cut)
         else:
-            safe = len(text) - _partial_stop_length(text, stops)
-        if safe > sent:
-            yield text[sent:safe]
-            sent = safe
-    if not halt.is_set() and not (stop_event is not None and stop_event.is_set()) and len(text) > sent:
-        yield text[sent:]
+            safe = len(pending) - _partial_stop_length(pending, stops)
+        if safe > 0:
+            yield pending[:safe]
+            pending = pending[safe:]
+    if not halt.is_set() and not (stop_event is not None and stop_event.is_set()) and pending:
+        yield pending
 
 
 def _partial_stop_length(text: str, stops: Sequence[str]) -> int:

@@ -160,3 +160,25 @@ def test_chat_prompt_with_text_markers_and_an_unanswered_turn(tokenizer) -> None
     assert text == "<|prompt|>unanswered<|answer|><|prompt|>new<|answer|>"
     with pytest.raises(ValueError, match="new user message"):
         chat_prompt(tokenizer, "", history[:2], 1, settings)
+
+
+@pytest.mark.parametrize(
+    ("deltas", "expected"),
+    [
+        (["Hello", " wor", "ld<", "|e", "nd|>", " more"], ["Hello", " wor", "ld", ""]),
+        (["a<", "b", "<|end", "|", "x"], ["a", "<b", "", "", "<|end|x"]),
+        (["<|end|>at once"], []),
+        (["one ", "STOP", " two"], ["one "]),
+        (["x" * 50] * 200 + ["<|end|>", "y"], ["x" * 50] * 200),
+    ],
+)
+def test_stop_strings_are_cut_across_deltas_and_partial_ones_held_back(deltas, expected) -> None:
+    from studio_desktop.core.inference import _stopped_deltas
+
+    halt = threading.Event()
+    sent = list(_stopped_deltas(iter(deltas), ["<|end|>", "STOP"], halt, None))
+    text = "".join(deltas)
+    cut = min((i for i in (text.find("<|end|>"), text.find("STOP")) if i >= 0), default=len(text))
+    assert "".join(sent) == text[:cut]
+    assert [part for part in sent if part] == [part for part in expected if part]
+    assert halt.is_set() == (cut < len(text))
