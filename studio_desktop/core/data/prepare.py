@@ -168,9 +168,7 @@ class DataCollator:
     ) -> dict[str, torch.Tensor]:
         import torch
 
-        if not features:
-            raise ValueError("cannot collate an empty batch")
-        pairs = [ids_and_labels(feature) for feature in features]
+        pairs = batch_pairs(features)
         length = max(len(ids) for ids, _ in pairs)
         if self.pad_to_multiple_of:
             length = -(-length // self.pad_to_multiple_of) * self.pad_to_multiple_of
@@ -178,21 +176,27 @@ class DataCollator:
         labels = torch.full((len(pairs), length), IGNORE_INDEX, dtype=torch.long)
         attention_mask = torch.zeros((len(pairs), length), dtype=torch.long)
         for row, (ids, row_labels) in enumerate(pairs):
-            if len(ids) != len(row_labels):
-                raise ValueError("input_ids and labels of a sample differ in length")
             input_ids[row, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
             labels[row, : len(ids)] = torch.as_tensor(row_labels, dtype=torch.long)
             attention_mask[row, : len(ids)] = 1
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
-def ids_and_labels(
-    feature: EncodedSample | Mapping[str, Sequence[int]],
-) -> tuple[Sequence[int], Sequence[int]]:
-    """Token ids and labels of a sample or of a dataset item."""
-    if isinstance(feature, EncodedSample):
-        return feature.input_ids, feature.labels
-    return feature["input_ids"], feature["labels"]
+def batch_pairs(
+    features: Sequence[EncodedSample | Mapping[str, Sequence[int]]],
+) -> list[tuple[Sequence[int], Sequence[int]]]:
+    """Token ids and labels of each sample or dataset item of a batch, checked to be non-empty and aligned."""
+    if not features:
+        raise ValueError("cannot collate an empty batch")
+    pairs = [
+        (feature.input_ids, feature.labels)
+        if isinstance(feature, EncodedSample)
+        else (feature["input_ids"], feature["labels"])
+        for feature in features
+    ]
+    if any(len(ids) != len(labels) for ids, labels in pairs):
+        raise ValueError("input_ids and labels of a sample differ in length")
+    return pairs
 
 
 class _EncodedSamples:

@@ -16,7 +16,7 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from studio_desktop.core.data.prepare import IGNORE_INDEX, EncodedSample, ids_and_labels
+from studio_desktop.core.data.prepare import IGNORE_INDEX, EncodedSample, batch_pairs
 
 if TYPE_CHECKING:
     import torch
@@ -36,11 +36,7 @@ class PaddingFreeCollator:
     ) -> dict[str, torch.Tensor]:
         import torch
 
-        if not features:
-            raise ValueError("cannot collate an empty batch")
-        pairs = [ids_and_labels(feature) for feature in features]
-        if any(len(ids) != len(labels) for ids, labels in pairs):
-            raise ValueError("input_ids and labels of a sample differ in length")
+        pairs = batch_pairs(features)
         input_ids = torch.tensor([token for ids, _ in pairs for token in ids], dtype=torch.long)
         labels = torch.tensor(
             [label for _, sample_labels in pairs for label in (IGNORE_INDEX, *sample_labels[1:])],
