@@ -16,6 +16,7 @@ from studio_desktop.gui.process import CommandRunner, error_message, parse_progr
 from studio_desktop.gui.tabs.datasets import DatasetsTab
 from studio_desktop.gui.widgets.dataset_views import TRAINED_BACKGROUND
 from studio_desktop.jobs.catalog import Catalog, ExperimentRecord, now_iso
+from studio_desktop.jobs.datasets import load_meta
 from studio_desktop.jobs.launcher import app_command
 from studio_desktop.jobs.workdir import Workdir
 
@@ -139,6 +140,10 @@ def test_tab_shows_dataset_rows_sample_and_insights(qtbot, shown_workdir: Workdi
         heights = list(tab.bars[key].opts["height"])
         assert sum(heights) == record.conversations, key
     assert "0.0%" in tab.insights.text()
+    assert "Tokens counted with" in tab.insights.text()
+    stats = {**load_meta(record)["statistics"], "conversations": 100_000, "token_samples": 2_000}
+    tab.insights_panel.show_statistics(stats)
+    assert "estimated from 2,000 of 100,000 conversations" in tab.insights.text()
     assert tab.delete_button.isEnabled() and tab.experiment_button.isEnabled()
     with qtbot.waitSignal(tab.new_experiment) as blocker:
         tab.experiment_button.click()

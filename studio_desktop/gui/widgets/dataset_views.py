@@ -98,8 +98,15 @@ class InsightsPanel(QWidget):
 
     def show_statistics(self, stats: dict[str, Any]) -> None:
         """Summary line and histograms of a dataset's statistics (as stored in its meta.json)."""
+        sampled = stats.get("token_samples", stats["conversations"])
+        counted = (
+            f"Token lengths estimated from {sampled:,} of {stats['conversations']:,} conversations "
+            "(random sample), counted with "
+            if sampled < stats["conversations"]
+            else "Tokens counted with "
+        )
         self.label.setText(
-            f"{stats['conversations']} conversations, {stats['turns']} turns. Tokens counted with "
+            f"{stats['conversations']} conversations, {stats['turns']} turns. {counted}"
             f"{html.escape(str(stats['tokenizer_name']))}. "
             f"<b>{stats['truncated_share'] * 100:.1f}%</b> of the samples are longer than "
             f"max_length {stats['max_length']} and would be truncated."
