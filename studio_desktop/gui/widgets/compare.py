@@ -12,11 +12,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QDialog,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -24,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio_desktop.gui.widgets.curves import X_AXES
+from studio_desktop.gui.widgets.curves import X_AXES, x_axis_chooser
 from studio_desktop.jobs.run_state import RunState
 
 COMPARED_METRICS = (("train/loss", "Training loss"), ("val/loss", "Validation loss"))
@@ -84,14 +82,7 @@ class CompareView(QDialog):
         super().__init__(parent)
         self.runs = list(runs)
         self.setWindowTitle("Compare " + ", ".join(run.name for run in self.runs))
-        self.x_axis = QComboBox()
-        self.x_axis.addItems(list(X_AXES))
-        self.x_axis.setToolTip("What the horizontal axis counts: optimizer steps, epochs or tokens seen")
-        self.x_axis.currentTextChanged.connect(lambda _text: self.redraw())
-        top = QHBoxLayout()
-        top.addWidget(QLabel("x-axis:"))
-        top.addWidget(self.x_axis)
-        top.addStretch(1)
+        self.x_axis, top = x_axis_chooser(self.redraw)
         plots = QWidget()
         plots_layout = QHBoxLayout(plots)
         self.plots: dict[str, pg.PlotWidget] = {}

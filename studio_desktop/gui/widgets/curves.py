@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
@@ -39,6 +41,19 @@ class GrowingArray:
         return self.buffer[:count]
 
 
+def x_axis_chooser(redraw: Callable[[], None]) -> tuple[QComboBox, QHBoxLayout]:
+    """The x-axis combo box (steps, epochs, tokens) in a row of its own; a change calls ``redraw``."""
+    combo = QComboBox()
+    combo.addItems(list(X_AXES))
+    combo.setToolTip("What the horizontal axis counts: optimizer steps, epochs or tokens seen")
+    combo.currentTextChanged.connect(lambda _text: redraw())
+    row = QHBoxLayout()
+    row.addWidget(QLabel("x-axis:"))
+    row.addWidget(combo)
+    row.addStretch(1)
+    return combo, row
+
+
 class CurvePanel(QWidget):
     """Three plots whose curves are redrawn from a RunState; ``x_axis`` picks step, epoch or tokens.
 
@@ -48,14 +63,7 @@ class CurvePanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.x_axis = QComboBox()
-        self.x_axis.addItems(list(X_AXES))
-        self.x_axis.setToolTip("What the horizontal axis counts: optimizer steps, epochs or tokens seen")
-        self.x_axis.currentTextChanged.connect(lambda _text: self.redraw())
-        top = QHBoxLayout()
-        top.addWidget(QLabel("x-axis:"))
-        top.addWidget(self.x_axis)
-        top.addStretch(1)
+        self.x_axis, top = x_axis_chooser(self.redraw)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         self.curves: dict[str, pg.PlotDataItem] = {}
