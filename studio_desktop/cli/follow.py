@@ -63,7 +63,8 @@ class Follower:
             print(
                 f"training {event.backbone} on {event.device}: {event.trainable_params:,} of "
                 f"{event.total_params:,} parameters trainable, {event.train_samples} train / "
-                f"{event.validation_samples} validation samples, {event.total_steps} steps",
+                f"{event.validation_samples} validation samples, {event.total_steps} steps"
+                + (f", {event.precision}" if event.precision else ""),
                 file=sys.stderr,
             )
         elif isinstance(event, Metric):

@@ -187,16 +187,24 @@ def default_config(problem_type: str = CAUSAL_LM) -> ExperimentConfig:
     return ExperimentConfig(problem_type=problem_type, **sections)  # type: ignore[arg-type]
 
 
-def describe_fields(problem_type: str | None = None) -> list[FieldInfo]:
-    """Metadata of every setting (top level first), optionally only those that apply to a problem type.
-
-    Defaults are those of the problem type when one is given.
-    """
-    defaults = default_config(problem_type or CAUSAL_LM)
+def all_field_infos() -> list[FieldInfo]:
+    """Metadata of every declared setting, those without effect included (top level first)."""
     infos = TopLevel.field_infos()
     for section in SECTIONS.values():
         infos.extend(section.field_infos())
-    infos = [dataclasses.replace(info, default=defaults.get(info.path)) for info in infos]
+    return infos
+
+
+def describe_fields(problem_type: str | None = None) -> list[FieldInfo]:
+    """Metadata of every applied setting (top level first), optionally only those that apply to a problem
+    type. Defaults are those of the problem type when one is given.
+    """
+    defaults = default_config(problem_type or CAUSAL_LM)
+    infos = [
+        dataclasses.replace(info, default=defaults.get(info.path))
+        for info in all_field_infos()
+        if info.applied
+    ]
     if problem_type is None:
         return infos
     return [info for info in infos if info.problem_types is None or problem_type in info.problem_types]

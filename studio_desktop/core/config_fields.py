@@ -29,10 +29,13 @@ def setting(
     problem_types: tuple[str, ...] | None = None,
     depends_on: tuple[str, Any] | None = None,
     advanced: bool = False,
+    applied: bool = True,
 ) -> Any:
     """Declare a config field with its help text, allowed range or choices and where it applies.
 
     ``depends_on`` is ``("section.field", value)``: the field only matters when that field has that value.
+    ``applied=False`` declares a setting accepted for H2O cfg.yaml compatibility that has no effect: it is
+    kept in saved configs but hidden from the form and ``--set``, and loading a config that sets it warns.
     """
     metadata = {
         "help": help,
@@ -42,6 +45,7 @@ def setting(
         "problem_types": problem_types,
         "depends_on": depends_on,
         "advanced": advanced,
+        "applied": applied,
     }
     if isinstance(default, (list, dict, set)):
         raise TypeError("mutable defaults are not allowed; use a tuple")
@@ -62,6 +66,7 @@ class FieldInfo:
     problem_types: tuple[str, ...] | None
     depends_on: tuple[str, Any] | None
     advanced: bool
+    applied: bool = True
 
     def allowed(self) -> str:
         """A short phrase describing the allowed values."""
@@ -112,6 +117,7 @@ def field_info(section: str, f: dataclasses.Field, annotation: Any) -> FieldInfo
         problem_types=meta.get("problem_types"),
         depends_on=meta.get("depends_on"),
         advanced=meta.get("advanced", False),
+        applied=meta.get("applied", True),
     )
 
 
@@ -131,6 +137,9 @@ def split_optional(annotation: Any) -> tuple[Any, bool]:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         return args[0], True
     return annotation, False
+
+
+NO_EFFECT = "is accepted for H2O cfg.yaml compatibility and has no effect"
 
 
 def bad_value(info: FieldInfo, value: Any) -> ConfigError:

@@ -11,7 +11,14 @@ from typing import Any
 
 import yaml
 
-from studio_desktop.core.config import SECTIONS, ExperimentConfig, default_config, describe_fields
+from studio_desktop.core.config import (
+    SECTIONS,
+    ExperimentConfig,
+    all_field_infos,
+    default_config,
+    describe_fields,
+)
+from studio_desktop.core.config_fields import NO_EFFECT
 from studio_desktop.core.errors import ConfigError
 
 TOP_LEVEL_KEYS = ("experiment_name", "llm_backbone", "problem_type", "output_directory")
@@ -75,7 +82,18 @@ def config_from_dict(data: dict[str, Any]) -> LoadedConfig:
                     warnings.append(f"unknown setting '{key}.{name}' ignored")
         else:
             warnings.append(f"unknown setting '{key}' ignored")
-    return LoadedConfig(config=base.replace(values), warnings=tuple(warnings))
+    config = base.replace(values)
+    warnings.extend(no_effect_warnings(config, base))
+    return LoadedConfig(config=config, warnings=tuple(warnings))
+
+
+def no_effect_warnings(cfg: ExperimentConfig, base: ExperimentConfig) -> list[str]:
+    """One warning per setting without effect that ``cfg`` sets to other than its default."""
+    return [
+        f"'{info.path}' {NO_EFFECT}"
+        for info in all_field_infos()
+        if not info.applied and cfg.get(info.path) != base.get(info.path)
+    ]
 
 
 def config_to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -119,9 +137,12 @@ def parse_override(text: str) -> tuple[str, Any]:
 def apply_overrides(cfg: ExperimentConfig, overrides: list[str]) -> ExperimentConfig:
     """Apply ``--set section.field=value`` overrides; an unknown field is an error suggesting close names."""
     known = [info.path for info in describe_fields()]
+    without_effect = {info.path for info in all_field_infos() if not info.applied}
     values: dict[str, Any] = {}
     for text in overrides:
         path, value = parse_override(text)
+        if path in without_effect:
+            raise ConfigError(f"{path} {NO_EFFECT}; it cannot be set (override {text!r}).")
         if path not in known:
             close = difflib.get_close_matches(path, known, n=3)
             hint = (

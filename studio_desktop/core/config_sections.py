@@ -13,9 +13,9 @@ from studio_desktop.core.problem_types import (
     GENERATIVE,
     LOSSES,
     METRICS,
-    PROBLEM_TYPES,
     all_choices,
 )
+from studio_desktop.core.training.recipe import TRAINABLE
 
 
 @dataclass(frozen=True)
@@ -116,13 +116,16 @@ class TokenizerSection(Section):
         maximum=131072,
     )
     add_prompt_answer_tokens: bool = setting(
-        False, "Add the text markers as new tokens (resizes the embeddings).", advanced=True
+        False, "Add the text markers as new tokens (resizes the embeddings).", advanced=True, applied=False
     )
     padding_quantile: float = setting(
         1.0, "Trim each batch to this quantile of its lengths (1: no trimming).", minimum=0.0, maximum=1.0
     )
     tokenizer_kwargs: str = setting(
-        '{"use_fast": true, "add_prefix_space": false}', "Extra tokenizer arguments as JSON.", advanced=True
+        '{"use_fast": true, "add_prefix_space": false}',
+        "Extra tokenizer arguments as JSON.",
+        advanced=True,
+        applied=False,
     )
 
 
@@ -132,9 +135,10 @@ class ArchitectureSection(Section):
 
     SECTION = "architecture"
     backbone_dtype: str = setting(
-        "bfloat16",
-        "Weight precision. int4 with LoRA is QLoRA (bitsandbytes): the least memory.",
-        choices=("float32", "bfloat16", "float16", "int8", "int4"),
+        "auto",
+        "Weight precision. auto: bfloat16 where the device computes it natively, float16 on older GPUs, "
+        "float32 on other CPUs. int4 with LoRA is QLoRA (bitsandbytes): the least memory.",
+        choices=("auto", "float32", "bfloat16", "float16", "int8", "int4"),
     )
     gradient_checkpointing: bool = setting(
         True, "Recompute activations in the backward pass: much less memory, about a third slower."
@@ -296,6 +300,7 @@ class PredictionSection(Section):
         "Judge model for the GPT metric.",
         depends_on=("prediction.metric", "GPT"),
         advanced=True,
+        applied=False,
     )
     metric_gpt_template: str = setting(
         "general",
@@ -303,6 +308,7 @@ class PredictionSection(Section):
         choices=("general", "rag", "mt-bench"),
         depends_on=("prediction.metric", "GPT"),
         advanced=True,
+        applied=False,
     )
     min_length_inference: int = setting(2, "Fewest new tokens to generate.", minimum=0, maximum=4096)
     max_length_inference: int = setting(256, "Most new tokens to generate.", minimum=1, maximum=32768)
@@ -334,19 +340,23 @@ class EnvironmentSection(Section):
     gpus: tuple[str, ...] = setting((), "GPU indices to use; empty: every visible GPU (or the CPU if none).")
     mixed_precision: bool = setting(True, "Compute in 16-bit where safe.")
     mixed_precision_dtype: str = setting(
-        "bfloat16",
-        "The 16-bit type used for mixed precision.",
-        choices=("bfloat16", "float16"),
+        "auto",
+        "The 16-bit type used for mixed precision. auto: bfloat16 where native, float16 on older GPUs, "
+        "none on CPUs without native bfloat16 (float32 is faster there).",
+        choices=("auto", "bfloat16", "float16"),
         depends_on=("environment.mixed_precision", True),
     )
     compile_model: bool = setting(False, "Compile the model with torch.compile.", advanced=True)
-    use_deepspeed: bool = setting(False, "Shard training over several GPUs with DeepSpeed.", advanced=True)
+    use_deepspeed: bool = setting(
+        False, "Shard training over several GPUs with DeepSpeed.", advanced=True, applied=False
+    )
     deepspeed_method: str = setting(
         "ZeRO2",
         "DeepSpeed stage.",
         choices=("ZeRO2", "ZeRO3"),
         depends_on=("environment.use_deepspeed", True),
         advanced=True,
+        applied=False,
     )
     find_unused_parameters: bool = setting(
         False, "DDP setting for models with unused branches.", advanced=True
@@ -370,8 +380,11 @@ class LoggingSection(Section):
         "absolute",
         "The x-axis of the curves: samples seen (absolute) or share of training (relative).",
         choices=("absolute", "relative"),
+        applied=False,
     )
-    log_all_ranks: bool = setting(False, "Log from every GPU process, not only the first.", advanced=True)
+    log_all_ranks: bool = setting(
+        False, "Log from every GPU process, not only the first.", advanced=True, applied=False
+    )
 
 
 SECTIONS: dict[str, type[Section]] = {
@@ -395,5 +408,7 @@ class TopLevel(Section):
     llm_backbone: str = setting(
         BUNDLED_BACKBONE, "Backbone: the bundled model, a local model folder, a GGUF file or a hub id."
     )
-    problem_type: str = setting(CAUSAL_LM, "What the model learns to do.", choices=PROBLEM_TYPES)
-    output_directory: str = setting("", "Experiment folder; empty: in the working directory.", advanced=True)
+    problem_type: str = setting(CAUSAL_LM, "What the model learns to do.", choices=TRAINABLE)
+    output_directory: str = setting(
+        "", "Experiment folder; empty: in the working directory.", advanced=True, applied=False
+    )

@@ -46,6 +46,7 @@ class Started(Event):
     total_steps: int
     seed: int
     resumed_from_step: int = 0
+    precision: str = ""
 
 
 @dataclass(frozen=True)
@@ -132,13 +133,17 @@ DURABLE_KINDS = frozenset({"started", "checkpoint", "finished", "failed"})
 
 
 class EventWriter:
-    """Appends events to a file, one flushed line each; milestones are also synced to disk."""
+    """Appends events to a file, one flushed line each; milestones are also synced to disk.
+
+    It is the worker's event sink (``core.training.recipe.Sink``).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._handle: IO[str] = path.open("a", encoding="utf-8")
 
-    def write(self, event: Event) -> None:
+    def emit(self, event: Event) -> None:
+        """Append ``event`` as one line."""
         self._handle.write(event.to_json() + "\n")
         self._handle.flush()
         if event.KIND in DURABLE_KINDS:

@@ -3,8 +3,9 @@
 A merged export is a plain Hugging Face folder (safetensors weights, tokenizer with a chat template,
 ``generation_config.json`` from the prediction settings, ``README.md`` model card) that loads with
 ``AutoModelForCausalLM`` / ``AutoTokenizer`` and no peft. Its weights are bfloat16 when the run's
-``architecture.backbone_dtype`` was bfloat16, float16 when it was float16, and float32 otherwise: float32
-runs stay exact, and int4/int8 (QLoRA) runs have their adapter merged into the dense float32 backbone.
+``architecture.backbone_dtype`` was bfloat16 or auto (the usual type of published models), float16 when it
+was float16, and float32 otherwise: float32 runs stay exact, and int4/int8 (QLoRA) runs have their adapter
+merged into the dense float32 backbone.
 The merge always runs on the CPU, so it never competes with a training run for GPU memory.
 
 Every export is written into a temporary sibling folder and renamed into place at the end: a failure leaves
@@ -41,8 +42,11 @@ def _silent(_stage: str, _fraction: float) -> None:
 
 
 def export_dtype(cfg: ExperimentConfig) -> str:
-    """Weights dtype of a merged export: bfloat16/float16 runs keep theirs, every other run is float32."""
+    """Weights dtype of a merged export: bfloat16/float16 runs keep theirs, auto runs are bfloat16, every
+    other run is float32."""
     dtype = cfg.architecture.backbone_dtype
+    if dtype == "auto":
+        return "bfloat16"
     return dtype if dtype in ("bfloat16", "float16") else "float32"
 
 

@@ -18,12 +18,18 @@ from typing import TYPE_CHECKING, Any
 from studio_desktop.core.backbones import load_tokenizer
 from studio_desktop.core.errors import BackboneError, ConfigError
 from studio_desktop.core.files import write_folder
+from studio_desktop.core.precision import (
+    QUANTIZED,
+    Precision,
+    choose_precision,
+    device_facts,
+    inference_weights,
+)
 
 if TYPE_CHECKING:
     from studio_desktop.core.config import ExperimentConfig
     from studio_desktop.core.config_sections import EnvironmentSection
 
-QUANTIZED_DTYPES = ("int4", "int8")
 ADAPTER_CONFIG = "adapter_config.json"
 # Config fields that hold a dropout rate inside the backbone, across the common architectures.
 DROPOUT_FIELDS = (
@@ -94,10 +100,9 @@ def _check_model_folder(folder: Path) -> None:
         raise BackboneError(f"The folder {folder} is not a model folder: it has no config.json.")
 
 
-def _check_supported(cfg: ExperimentConfig, device: str) -> None:
+def _check_supported(cfg: ExperimentConfig, precision: Precision, device: str) -> None:
     """Refuse combinations that cannot train on ``device``, naming the settings involved."""
-    dtype = cfg.architecture.backbone_dtype
-    if dtype == "float16" and not cfg.training.lora and not _is_cuda(device):
+    if precision.weights == "float16" and not cfg.training.lora and not _is_cuda(device):
         raise ConfigError(
             "architecture.backbone_dtype = 'float16' with training.lora = false cannot train on the CPU: "
             "float16 weights need a GPU's loss scaling. Use bfloat16 or float32, or enable LoRA."
@@ -109,20 +114,10 @@ def _check_supported(cfg: ExperimentConfig, device: str) -> None:
         )
 
 
-def _compute_dtype(cfg: ExperimentConfig, device: str) -> Any:
-    """Compute dtype of 4-bit layers: bfloat16 on the CPU, the mixed-precision dtype on a GPU."""
-    import torch
-
-    if not _is_cuda(device):
-        return torch.bfloat16
-    if not cfg.environment.mixed_precision:
-        return torch.float32
-    return getattr(torch, cfg.environment.mixed_precision_dtype)
-
-
-def _quantization_config(dtype_name: str, cfg: ExperimentConfig, device: str) -> Any:
+def _quantization_config(dtype_name: str, compute: str) -> Any:
     try:
         import bitsandbytes  # noqa: F401
+        import torch
         from transformers import BitsAndBytesConfig
     except ImportError as exc:
         raise BackboneError(
@@ -135,7 +130,7 @@ def _quantization_config(dtype_name: str, cfg: ExperimentConfig, device: str) ->
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=_compute_dtype(cfg, device),
+        bnb_4bit_compute_dtype=getattr(torch, compute),
     )
 
 
@@ -162,8 +157,17 @@ def _load_config(folder: Path, cfg: ExperimentConfig, dropout: float | None, use
     return config
 
 
-def _from_pretrained(folder: Path, cfg: ExperimentConfig, config: Any, device: str, dtype_name: str) -> Any:
-    """Load the causal LM in ``folder`` with ``dtype_name`` weights and place it on ``device``."""
+def _from_pretrained(
+    folder: Path,
+    cfg: ExperimentConfig,
+    config: Any,
+    device: str,
+    dtype_name: str,
+    *,
+    compute: str = "float32",
+) -> Any:
+    """Load the causal LM in ``folder`` with ``dtype_name`` weights (4/8-bit layers computing in ``compute``)
+    and place it on ``device``."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -175,10 +179,10 @@ def _from_pretrained(folder: Path, cfg: ExperimentConfig, config: Any, device: s
     }
     if cfg.training.attention_implementation != "auto":
         kwargs["attn_implementation"] = cfg.training.attention_implementation
-    quantized = dtype_name in QUANTIZED_DTYPES
+    quantized = dtype_name in QUANTIZED
     if quantized:
-        kwargs["quantization_config"] = _quantization_config(dtype_name, cfg, device)
-        kwargs["dtype"] = _compute_dtype(cfg, device)
+        kwargs["quantization_config"] = _quantization_config(dtype_name, compute)
+        kwargs["dtype"] = getattr(torch, compute)
         kwargs["device_map"] = {"": device}
     else:
         kwargs["dtype"] = getattr(torch, dtype_name)
@@ -194,19 +198,22 @@ def _from_pretrained(folder: Path, cfg: ExperimentConfig, config: Any, device: s
     return model
 
 
-def load_backbone(folder: Path, cfg: ExperimentConfig, device: str) -> Any:
+def load_backbone(
+    folder: Path, cfg: ExperimentConfig, device: str, precision: Precision | None = None
+) -> Any:
     """The causal LM in ``folder``, set up for training as ``cfg`` says and placed on ``device``.
 
-    Weights are loaded as ``architecture.backbone_dtype`` (int8/int4 through bitsandbytes, nf4 with double
-    quantisation), dropout fields of the model config are set to ``architecture.intermediate_dropout`` and
-    the key/value cache is off.
+    Weights are loaded as ``precision.weights`` (default: the config's choice for the device; int8/int4
+    through bitsandbytes, nf4 with double quantisation), dropout fields of the model config are set to
+    ``architecture.intermediate_dropout`` and the key/value cache is off.
     """
     _silence_noisy_loggers()
     folder = Path(folder)
     _check_model_folder(folder)
-    _check_supported(cfg, device)
+    precision = precision or choose_precision(cfg, device_facts(device))
+    _check_supported(cfg, precision, device)
     config = _load_config(folder, cfg, dropout=cfg.architecture.intermediate_dropout, use_cache=False)
-    return _from_pretrained(folder, cfg, config, device, cfg.architecture.backbone_dtype)
+    return _from_pretrained(folder, cfg, config, device, precision.weights, compute=precision.compute)
 
 
 def _set_checkpointing(model: Any, enabled: bool) -> None:
@@ -244,7 +251,7 @@ def lora_config(cfg: ExperimentConfig) -> Any:
 def _attach_lora(model: Any, cfg: ExperimentConfig) -> Any:
     from peft import get_peft_model, prepare_model_for_kbit_training
 
-    if cfg.architecture.backbone_dtype in QUANTIZED_DTYPES:
+    if cfg.architecture.backbone_dtype in QUANTIZED:
         # Checkpointing is enabled below, through the non-deprecated transformers API.
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     _set_checkpointing(model, cfg.architecture.gradient_checkpointing)
@@ -324,14 +331,6 @@ def save_trained(model: Any, tokenizer: Any, folder: Path) -> Path:
     return folder
 
 
-def _inference_dtype(cfg: ExperimentConfig, device: str) -> str:
-    """Weights dtype for inference: quantised runs reload dense (float32 on CPU, bfloat16 on GPU)."""
-    dtype = cfg.architecture.backbone_dtype
-    if _is_cuda(device):
-        return "bfloat16" if dtype in QUANTIZED_DTYPES else dtype
-    return "float32" if dtype in (*QUANTIZED_DTYPES, "float16") else dtype
-
-
 def merge_adapter(model: Any) -> Any:
     """The plain transformers model with the LoRA weights merged in (a model without adapters as is)."""
     _silence_noisy_loggers()
@@ -355,7 +354,7 @@ def load_trained(
     """
     _silence_noisy_loggers()
     folder, backbone_folder = Path(folder), Path(backbone_folder)
-    dtype = _inference_dtype(cfg, device)
+    dtype = inference_weights(cfg, device_facts(device))
     if (folder / ADAPTER_CONFIG).is_file():
         from peft import PeftModel
 

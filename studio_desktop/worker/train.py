@@ -11,9 +11,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from studio_desktop.core.config import CAUSAL_LM
 from studio_desktop.core.errors import BackboneError, ConfigError, DataError, StudioError
 from studio_desktop.core.events import Event, EventWriter, Failed, Log
+from studio_desktop.core.training.recipe import check_trainable
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.experiment import Experiment
 from studio_desktop.jobs.workdir import open_workdir
@@ -67,7 +67,7 @@ def run_training(workdir_root: Path, experiment_dir: Path, resume: bool = False)
     writer = EventWriter(experiment.events_path)
     stop = StopSignal(experiment)
     try:
-        status = _train(workdir_root, experiment, writer.write, stop, resume)
+        status = _train(workdir_root, experiment, writer, stop, resume)
     except BaseException as error:  # every failure becomes an event
         _write_final(writer, disk_full_failure(error, experiment) or classify_failure(error))
         return EXIT_FAILED
@@ -78,43 +78,44 @@ def run_training(workdir_root: Path, experiment_dir: Path, resume: bool = False)
 def _write_final(writer: EventWriter, event: Event) -> None:
     """Write the final event; when even that fails (a full disk), its message goes to the worker log."""
     try:
-        writer.write(event)
+        writer.emit(event)
         writer.close()
     except OSError as error:
         print(f"{event.to_json()}\n(not written to the events file: {error})", file=sys.stderr)
 
 
-def _train(workdir_root: Path, experiment: Experiment, emit: Any, stop: StopSignal, resume: bool) -> str:
-    from studio_desktop.worker.session import TrainingSession
+def _train(
+    workdir_root: Path, experiment: Experiment, sink: EventWriter, stop: StopSignal, resume: bool
+) -> str:
+    from studio_desktop.worker.session import run_session
 
     logging.getLogger("transformers").setLevel(logging.ERROR)
     cfg = experiment.config()
-    if cfg.problem_type != CAUSAL_LM:
-        raise ConfigError(f"problem_type {cfg.problem_type} cannot be trained yet; use {CAUSAL_LM}.")
+    check_trainable(cfg.problem_type)
     workdir = open_workdir(workdir_root)
     catalog = Catalog(workdir.catalog_path)
     seed = cfg.environment.seed if cfg.environment.seed >= 0 else random.randint(0, 2**31 - 1)
     for folder in remove_incomplete_checkpoints(experiment):
-        emit(Log(level="warning", message=f"Deleted {folder.name}: the previous run ended while writing it."))
+        sink.emit(
+            Log(level="warning", message=f"Deleted {folder.name}: the previous run ended while writing it.")
+        )
     checkpoint = experiment.latest_checkpoint() if resume else None
     if resume and checkpoint is None:
-        emit(Log(level="warning", message="No checkpoint found: training starts from the beginning."))
-    session = TrainingSession(
-        cfg=cfg,
-        experiment=experiment,
-        workdir=workdir,
-        catalog=catalog,
-        emit=emit,
-        should_stop=stop,
-        seed=seed,
+        sink.emit(Log(level="warning", message="No checkpoint found: training starts from the beginning."))
+    return run_session(
+        cfg, experiment, workdir, catalog, sink=sink, should_stop=stop, seed=seed, checkpoint=checkpoint
     )
-    return session.run(checkpoint)
 
 
 def worker_environment() -> None:
-    """Quiet, offline-friendly defaults for the worker process."""
+    """Quiet, offline-friendly defaults for the worker process; one compute thread per usable core."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    import torch
     from transformers.utils import logging as transformers_logging
+
+    from studio_desktop.core.hardware import usable_cores
+
+    torch.set_num_threads(usable_cores())
 
     transformers_logging.disable_progress_bar()

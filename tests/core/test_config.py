@@ -64,7 +64,7 @@ def test_save_is_deterministic_and_ordered(tmp_path: Path) -> None:
         ("training.lora_r", "many", "training.lora_r = 'many'"),
         ("training.learning_rate", -1.0, "training.learning_rate = -1.0"),
         ("training.lora", "maybe", "expected a bool"),
-        ("architecture.backbone_dtype", "int3", "one of: float32, bfloat16, float16, int8, int4"),
+        ("architecture.backbone_dtype", "int3", "one of: auto, float32, bfloat16, float16, int8, int4"),
         ("training.schedule", "cosine", "training.schedule = 'cosine'"),
         ("dataset.data_sample_choice", ["Train", "Test"], "a list of: Train, Validation"),
         ("tokenizer.max_length", 16, "from 32 to 131072"),

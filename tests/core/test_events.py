@@ -54,7 +54,7 @@ SAMPLES = [
 def test_every_event_round_trips(tmp_path: Path) -> None:
     writer = EventWriter(tmp_path / "events.jsonl")
     for event in SAMPLES:
-        writer.write(event)
+        writer.emit(event)
     writer.close()
     assert read_events(tmp_path / "events.jsonl") == SAMPLES
     first = json.loads((tmp_path / "events.jsonl").read_text(encoding="utf-8").splitlines()[0])

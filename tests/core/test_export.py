@@ -296,7 +296,7 @@ def test_unfinished_experiments_are_refused(trained: Trained, tmp_path: Path) ->
     with pytest.raises(StudioError, match=r"'pending' is created: only finished"):
         export_experiment(trained.workdir, trained.catalog, "pending", "merged", tmp_path / "out")
     writer = EventWriter(created.events_path)
-    writer.write(Finished(status="stopped", step=2))
+    writer.emit(Finished(status="stopped", step=2))
     writer.close()
     with pytest.raises(StudioError, match=r"'pending' is stopped.*train --resume pending"):
         export_experiment(trained.workdir, trained.catalog, "pending", "adapter", tmp_path / "out")

@@ -159,7 +159,7 @@ def test_sample_segments_decode_runs_of_trained_tokens(tiny_model_dir) -> None:
 
     from transformers import AutoTokenizer
 
-    from studio_desktop.worker.preview import sample_segments, write_batch_preview
+    from studio_desktop.core.training.preview import sample_segments, write_batch_preview
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     prompt = tokenizer("What colour is the sky?", add_special_tokens=False)["input_ids"]
@@ -176,10 +176,6 @@ def test_sample_segments_decode_runs_of_trained_tokens(tiny_model_dir) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = write_batch_preview(Path(folder), tokenizer, [sample] * 6, batch_size=8)
         assert len(json.loads(path.read_text(encoding="utf-8"))["samples"]) == 4
-    from studio_desktop.gui.widgets.batch_view import BATCH_PREVIEW_FILE
-    from studio_desktop.worker.preview import BATCH_PREVIEW_FILE as WORKER_FILE
-
-    assert BATCH_PREVIEW_FILE == WORKER_FILE
 
 
 def test_export_runs_the_cli_and_is_refused_until_finished(qtbot, trained_workdir, make_config) -> None:

@@ -98,7 +98,7 @@ def add_experiment(wd, catalog: Catalog, name: str, *events) -> Experiment:
     experiment = create_experiment(wd, catalog, default_config().replace({"experiment_name": name}))
     writer = EventWriter(experiment.events_path)
     for event in events:
-        writer.write(event)
+        writer.emit(event)
     writer.close()
     return experiment
 

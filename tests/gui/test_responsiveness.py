@@ -138,7 +138,7 @@ def test_the_status_from_the_events_read_so_far_matches_the_full_read(workdir: P
             # Times just after the recorded worker's start (process start times are coarse).
             start = float((experiment.worker_record() or {}).get("create_time") or 0)
             for offset, event in enumerate(batch, start=1):
-                writer.write(dataclasses.replace(event, time=start + offset / 10))
+                writer.emit(dataclasses.replace(event, time=start + offset / 10))
             kept = status_events(kept, tracker.poll())
             seen.append(experiment.status(kept))
             assert seen[-1] == experiment.status()
@@ -160,7 +160,7 @@ def test_home_takes_the_statuses_the_experiments_tab_follows(qtbot, workdir: Pat
     catalog.set_setting(DEMO_DONE_KEY, True)
     config = default_config().replace({"experiment_name": "done"})
     writer = EventWriter(create_experiment(wd, catalog, config).events_path)
-    writer.write(Finished(status="finished", step=3))
+    writer.emit(Finished(status="finished", step=3))
     writer.close()
     window = MainWindow(wd)
     qtbot.addWidget(window)

@@ -36,7 +36,7 @@ def sleeper() -> subprocess.Popen:
 def write(experiment: Experiment, *events: object) -> None:
     writer = EventWriter(experiment.events_path)
     for event in events:
-        writer.write(event)  # type: ignore[arg-type]
+        writer.emit(event)  # type: ignore[arg-type]
     writer.close()
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import math
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
 from studio_desktop.core.events import Checkpoint, Event, Metric, Progress, Started
+
+if TYPE_CHECKING:
+    from studio_desktop.core.training.recipe import RunSetup
 
 METRIC_NAMES = {"loss": "train/loss", "learning_rate": "lr", "grad_norm": "grad_norm"}
 SKIPPED_LOG_KEYS = {"epoch", "total_flos", "num_input_tokens_seen", "step"}
@@ -34,6 +38,25 @@ def metric_name(key: str) -> str | None:
     return None
 
 
+def started_fields(setup: RunSetup, model: Any, train: Sized, validation: Sized) -> dict[str, Any]:
+    """The fields of the started event that the run knows before the Trainer starts."""
+    from studio_desktop.core.modeling import count_parameters
+
+    trainable, total = count_parameters(model)
+    precision = setup.precision
+    return {
+        "pid": os.getpid(),
+        "backbone": setup.cfg.llm_backbone,
+        "device": setup.device,
+        "trainable_params": trainable,
+        "total_params": total,
+        "train_samples": len(train),
+        "validation_samples": len(validation),
+        "seed": setup.seed,
+        "precision": f"{precision.weights} weights, {precision.autocast or 'no'} autocast",
+    }
+
+
 class EventCallback(TrainerCallback):
     """Writes progress, metric and checkpoint events; stops training (with a checkpoint) when asked to."""
 
@@ -53,6 +76,18 @@ class EventCallback(TrainerCallback):
         self.stopped = False
         self._clock: tuple[float, int, int] | None = None
         self._rate = 0.0
+
+    @classmethod
+    def for_run(cls, setup: RunSetup, started: dict[str, Any]) -> EventCallback:
+        """The callback of a run: events to its sink, checkpoint on stop unless checkpoints are disabled."""
+        training = setup.cfg.training
+        return cls(
+            setup.sink.emit,
+            setup.should_stop,
+            started,
+            training.batch_size * training.grad_accumulation,
+            training.save_checkpoint != "disable",
+        )
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.emit(Started(total_steps=state.max_steps, resumed_from_step=state.global_step, **self.started))

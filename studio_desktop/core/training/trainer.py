@@ -12,6 +12,7 @@ from transformers import Trainer, TrainingArguments
 
 from studio_desktop.core.config import ExperimentConfig
 from studio_desktop.core.events import Event, Log
+from studio_desktop.core.precision import Precision
 from studio_desktop.core.training.optim import create_optimizer, create_scheduler
 
 BEST_METRIC = {
@@ -47,45 +48,27 @@ def plan_steps(cfg: ExperimentConfig, train_samples: int, drop_last: bool) -> St
     return StepPlan(steps_per_epoch, steps_per_epoch * cfg.training.epochs, eval_steps)
 
 
-def mixed_precision_flags(cfg: ExperimentConfig, device: str) -> tuple[bool, bool, str | None]:
-    """(bf16, fp16, note): autocast settings; a note explains when a request cannot be honoured."""
-    env, arch = cfg.environment, cfg.architecture
-    if not env.mixed_precision:
-        return False, False, None
-    if not cfg.training.lora and arch.backbone_dtype != "float32":
-        return (
-            False,
-            False,
-            "mixed precision is off: full fine-tuning of non-float32 weights runs in their dtype",
-        )
-    if env.mixed_precision_dtype == "float16":
-        if device == "cpu":
-            return True, False, "float16 mixed precision needs a GPU; bfloat16 autocast is used on the CPU"
-        return False, True, None
-    return True, False, None
-
-
 def build_arguments(
     cfg: ExperimentConfig,
     output_dir: Path,
     plan: StepPlan,
     *,
     device: str,
+    precision: Precision,
     seed: int,
     drop_last: bool,
     has_eval: bool,
     padded: bool,
-) -> tuple[TrainingArguments, str | None]:
-    """TrainingArguments for the run, plus a note for the log when a setting was adapted.
+) -> TrainingArguments:
+    """TrainingArguments for the run; autocast as ``precision`` chose it.
 
     ``padded`` says whether batches hold padding; padding-free batches count every input token as seen.
     """
     training, prediction = cfg.training, cfg.prediction
-    bf16, fp16, note = mixed_precision_flags(cfg, device)
     metric, greater = BEST_METRIC.get(prediction.metric, ("eval_loss", False))
     policy = training.save_checkpoint
     save = policy != "disable"
-    args = TrainingArguments(
+    return TrainingArguments(
         output_dir=str(output_dir),
         per_device_train_batch_size=training.batch_size,
         per_device_eval_batch_size=prediction.batch_size_inference or training.batch_size,
@@ -103,19 +86,20 @@ def build_arguments(
         greater_is_better=greater if has_eval else None,
         seed=seed,
         data_seed=seed,
-        bf16=bf16,
-        fp16=fp16,
+        bf16=precision.autocast == "bfloat16",
+        fp16=precision.autocast == "float16",
         use_cpu=device == "cpu",
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=cfg.environment.number_of_workers,
+        torch_compile=cfg.environment.compile_model,
+        ddp_find_unused_parameters=cfg.environment.find_unused_parameters,
         dataloader_drop_last=drop_last,
         remove_unused_columns=False,
         include_num_input_tokens_seen="non_padding" if padded else "all",
         neftune_noise_alpha=cfg.augmentation.neftune_noise_alpha or None,
         eval_on_start=training.evaluate_before_training and has_eval,
     )
-    return args, note
 
 
 class StudioTrainer(Trainer):

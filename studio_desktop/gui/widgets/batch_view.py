@@ -13,8 +13,8 @@ from typing import Any
 
 from PySide6.QtWidgets import QLabel, QTextBrowser, QVBoxLayout, QWidget
 
-# Keep in step with studio_desktop.worker.preview.BATCH_PREVIEW_FILE (the GUI may not import the worker).
-BATCH_PREVIEW_FILE = "batch_preview.json"
+from studio_desktop.core.training.preview import BATCH_PREVIEW_FILE
+
 TRAINED_STYLE = "background-color:#c8f0c8; color:#0b3d0b;"
 CONTEXT_STYLE = "color:#666666;"
 LEGEND = (

@@ -1,0 +1,136 @@
+"""Supervised fine-tuning of a causal LM (``text_causal_language_modeling``): the first recipe.
+
+Conversations are tokenised with prompt labels masked, batched padding-free where the model keeps packed
+samples apart, trained by ``StudioTrainer``, and validated by loss and by generated answers scored against
+the references (BLEU, ROUGE-L), which are written to the predictions table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from studio_desktop.core.data.conversations import Conversation
+from studio_desktop.core.training.recipe import RunSetup, TrainerRun
+
+
+@dataclass(frozen=True)
+class SftData:
+    """Tokenised training and validation sets and the validation prompts for generation."""
+
+    train: Any
+    validation: Any
+    generation: Any
+
+
+class SftRecipe:
+    """Builds the SFT datasets and trainer."""
+
+    def build_datasets(
+        self, setup: RunSetup, tokenizer: Any, train: list[Conversation], validation: list[Conversation]
+    ) -> SftData:
+        from studio_desktop.core.data.prepare import (
+            TokenizedDataset,
+            encode_conversations,
+            generation_prompts,
+            template_settings,
+        )
+        from studio_desktop.core.training.preview import write_batch_preview
+        from studio_desktop.core.training.trainer import GenerationSet
+
+        cfg = setup.cfg
+        settings = template_settings(cfg.dataset)
+        max_length = cfg.tokenizer.max_length
+        train_samples = encode_conversations(tokenizer, train, settings, max_length)
+        write_batch_preview(setup.paths.folder, tokenizer, train_samples, cfg.training.batch_size)
+        generation = GenerationSet(
+            prompts=generation_prompts(tokenizer, validation, settings),
+            references=[c.answer for c in validation],
+        )
+        return SftData(
+            train=TokenizedDataset(train_samples),
+            validation=TokenizedDataset(encode_conversations(tokenizer, validation, settings, max_length)),
+            generation=generation,
+        )
+
+    def build_trainer(self, setup: RunSetup, model: Any, tokenizer: Any, data: SftData) -> TrainerRun:
+        from transformers import PrinterCallback
+
+        from studio_desktop.core.data.prepare import DataCollator
+        from studio_desktop.core.training.callback import EventCallback, started_fields
+        from studio_desktop.core.training.trainer import StudioTrainer, build_arguments, plan_steps
+
+        cfg = setup.cfg
+        has_eval = len(data.validation) > 0
+        drop_last = cfg.training.drop_last_batch and len(data.train) >= 2 * cfg.training.batch_size
+        plan = plan_steps(cfg, len(data.train), drop_last)
+        collator, loss = _batching(setup, model, tokenizer)
+        args = build_arguments(
+            cfg,
+            setup.paths.checkpoints,
+            plan,
+            device=setup.device,
+            precision=setup.precision,
+            seed=setup.seed,
+            drop_last=drop_last,
+            has_eval=has_eval,
+            padded=isinstance(collator, DataCollator),
+        )
+        callback = EventCallback.for_run(setup, started_fields(setup, model, data.train, data.validation))
+        trainer = StudioTrainer(
+            model=model,
+            args=args,
+            train_dataset=data.train,
+            eval_dataset=data.validation if has_eval else None,
+            data_collator=collator,
+            compute_loss_func=loss,
+            callbacks=[callback],
+            studio_cfg=cfg,
+            plan=plan,
+            generation=data.generation if has_eval else None,
+            on_generation=lambda prompts: _score_generations(setup, model, tokenizer, prompts, data),
+            emit=setup.sink.emit,
+        )
+        trainer.remove_callback(PrinterCallback)
+        return TrainerRun(trainer, callback)
+
+
+def _batching(setup: RunSetup, model: Any, tokenizer: Any) -> tuple[Any, Any]:
+    """The collator and loss function: padding-free with trained-token logits when the model allows."""
+    from studio_desktop.core.data.prepare import DataCollator
+    from studio_desktop.core.training.packing import (
+        PaddingFreeCollator,
+        accepts_logits_to_keep,
+        keeps_samples_apart,
+        trained_token_loss,
+    )
+
+    if not setup.cfg.training.padding_free:
+        return DataCollator.for_tokenizer(tokenizer), None
+    if not keeps_samples_apart(model):
+        setup.log(
+            f"{setup.cfg.llm_backbone} lets samples of a padding-free row attend to each other; "
+            "training uses padded batches",
+            "warning",
+        )
+        return DataCollator.for_tokenizer(tokenizer), None
+    if accepts_logits_to_keep(model):
+        return PaddingFreeCollator(keep_trained_logits_only=True), trained_token_loss
+    return PaddingFreeCollator(keep_trained_logits_only=False), None
+
+
+def _score_generations(
+    setup: RunSetup, model: Any, tokenizer: Any, prompts: list[str], data: SftData
+) -> dict:
+    """Generate validation answers, save the predictions table, return the scores without prefix."""
+    from studio_desktop.core.evaluation import evaluate_generations, generate_answers, save_predictions
+
+    cfg = setup.cfg
+    batch = cfg.prediction.batch_size_inference or cfg.training.batch_size
+    predictions = generate_answers(model, tokenizer, prompts, cfg.prediction, batch)
+    metrics, frame = evaluate_generations(prompts, data.generation.references, predictions)
+    save_predictions(frame, setup.paths.predictions)
+    return {key.split("/", 1)[-1]: value for key, value in metrics.items()}
+
+
+RECIPE = SftRecipe()
