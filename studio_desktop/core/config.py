@@ -10,9 +10,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from studio_desktop.core.config_fields import FieldInfo, Section
+from studio_desktop.core.backbone_names import BUNDLED_BACKBONE
+from studio_desktop.core.config_fields import FieldInfo, Section, setting
 from studio_desktop.core.config_sections import (
-    BUNDLED_BACKBONE,
     SECTIONS,
     ArchitectureSection,
     AugmentationSection,
@@ -21,7 +21,6 @@ from studio_desktop.core.config_sections import (
     LoggingSection,
     PredictionSection,
     TokenizerSection,
-    TopLevel,
     TrainingSection,
 )
 from studio_desktop.core.errors import ConfigError
@@ -46,6 +45,22 @@ __all__ = [
     "default_config",
     "describe_fields",
 ]
+
+
+@dataclass(frozen=True)
+class TopLevel(Section):
+    """The settings outside any section (declared here so they carry metadata like the rest)."""
+
+    SECTION = ""
+    experiment_name: str = setting("", "Name of the experiment; empty: one is generated.")
+    llm_backbone: str = setting(
+        BUNDLED_BACKBONE, "Backbone: the bundled model, a local model folder, a GGUF file or a hub id."
+    )
+    problem_type: str = setting(CAUSAL_LM, "What the model learns to do.", choices=PROBLEM_TYPES)
+    output_directory: str = setting(
+        "", "Experiment folder; empty: in the working directory.", advanced=True, applied=False
+    )
+
 
 PROBLEM_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     CAUSAL_LM: {},

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from studio_desktop.core.backbone_names import BUNDLED_BACKBONE
 from studio_desktop.core.config_fields import Section, setting
 from studio_desktop.core.problem_types import (
-    CAUSAL_LM,
     CLASSIFICATION,
     DPO,
     GENERATIVE,
@@ -15,7 +13,6 @@ from studio_desktop.core.problem_types import (
     METRICS,
     all_choices,
 )
-from studio_desktop.core.training.recipe import TRAINABLE
 
 
 @dataclass(frozen=True)
@@ -119,7 +116,11 @@ class TokenizerSection(Section):
         False, "Add the text markers as new tokens (resizes the embeddings).", advanced=True, applied=False
     )
     padding_quantile: float = setting(
-        1.0, "Trim each batch to this quantile of its lengths (1: no trimming).", minimum=0.0, maximum=1.0
+        1.0,
+        "Trim each training batch to this quantile of its sample lengths; longer samples lose their "
+        "oldest tokens (0 or 1: no trimming).",
+        minimum=0.0,
+        maximum=1.0,
     )
     tokenizer_kwargs: str = setting(
         '{"use_fast": true, "add_prefix_space": false}',
@@ -158,7 +159,8 @@ class TrainingSection(Section):
     SECTION = "training"
     loss_function: str = setting(
         "TokenAveragedCrossEntropy",
-        "Loss to minimise; the choices depend on the problem type.",
+        "Loss to minimise, per problem type. TokenAveragedCrossEntropy: every trained token weighs the same; "
+        "SampleAveragedCrossEntropy: every sample does, so short answers count as much as long ones.",
         choices=all_choices(LOSSES),
     )
     optimizer: str = setting(
@@ -266,18 +268,21 @@ class AugmentationSection(Section):
 
     SECTION = "augmentation"
     token_mask_probability: float = setting(
-        0.0, "Share of input tokens randomly masked.", minimum=0.0, maximum=0.9
+        0.0,
+        "Share of input tokens replaced by the mask token (drawn anew each epoch) and left out of the loss.",
+        minimum=0.0,
+        maximum=0.9,
     )
     skip_parent_probability: float = setting(
         0.0,
-        "Chance to drop earlier turns of a conversation.",
+        "Chance, each epoch, that a multi-turn sample is trained without its earlier turns.",
         minimum=0.0,
         maximum=1.0,
         problem_types=GENERATIVE,
     )
     random_parent_probability: float = setting(
         0.0,
-        "Chance to replace the history with an unrelated one.",
+        "Chance, each epoch, that a sample's history is replaced by an unrelated conversation.",
         minimum=0.0,
         maximum=1.0,
         problem_types=GENERATIVE,
@@ -397,18 +402,3 @@ SECTIONS: dict[str, type[Section]] = {
     "environment": EnvironmentSection,
     "logging": LoggingSection,
 }
-
-
-@dataclass(frozen=True)
-class TopLevel(Section):
-    """The settings outside any section (declared here so they carry metadata like the rest)."""
-
-    SECTION = ""
-    experiment_name: str = setting("", "Name of the experiment; empty: one is generated.")
-    llm_backbone: str = setting(
-        BUNDLED_BACKBONE, "Backbone: the bundled model, a local model folder, a GGUF file or a hub id."
-    )
-    problem_type: str = setting(CAUSAL_LM, "What the model learns to do.", choices=TRAINABLE)
-    output_directory: str = setting(
-        "", "Experiment folder; empty: in the working directory.", advanced=True, applied=False
-    )

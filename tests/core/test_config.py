@@ -183,7 +183,9 @@ def test_h2o_llmstudio_cfg_loads() -> None:
     assert cfg.training.lora_r == 4
     assert cfg.prediction.metric == "GPT"
     assert cfg.environment.gpus == ("0",)
-    ignored = {w.split("'")[1] for w in loaded.warnings}
+    no_effect = {w.split("'")[1] for w in loaded.warnings if w.endswith("has no effect")}
+    assert no_effect == {"output_directory", "prediction.metric_gpt_model"}
+    ignored = {w.split("'")[1] for w in loaded.warnings if w.endswith("ignored")}
     assert ignored == {
         "architecture.force_embedding_gradients",
         "architecture.pretrained",

@@ -81,6 +81,28 @@ def test_loss_falls_on_a_memorisable_set(trained_workdir, make_config) -> None:
     assert len(val) == 15
 
 
+def test_sample_averaged_loss_trimming_and_augmentation_still_learn(trained_workdir, make_config) -> None:
+    wd, catalog = trained_workdir
+    cfg = make_config(
+        "augmented",
+        training__epochs=15,
+        training__lora=False,
+        training__learning_rate=0.003,
+        training__save_checkpoint="disable",
+        training__loss_function="SampleAveragedCrossEntropy",
+        training__grad_accumulation=2,
+        tokenizer__padding_quantile=0.9,
+        augmentation__token_mask_probability=0.1,
+        augmentation__skip_parent_probability=0.3,
+        augmentation__random_parent_probability=0.3,
+    )
+    experiment = create_experiment(wd, catalog, cfg)
+    assert run_in_process(wd, experiment) == EXIT_FINISHED
+    losses = list(train_losses(experiment).values())
+    assert all(math.isfinite(loss) for loss in losses)
+    assert sum(losses[-4:]) / 4 < 0.7 * sum(losses[:4]) / 4
+
+
 def test_evaluation_only(trained_workdir, make_config) -> None:
     wd, catalog = trained_workdir
     experiment = create_experiment(wd, catalog, make_config("eval-only", training__epochs=0))

@@ -12,7 +12,7 @@ importing this module does not import torch.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -142,33 +142,79 @@ def truncate_sample(
     return EncodedSample(tuple(input_ids[window]), tuple(labels[window]))
 
 
+LOSS_WEIGHTS = "loss_weights"
+Pair = tuple[Sequence[int], Sequence[int]]
+
+
+@dataclass(frozen=True)
+class BatchShape:
+    """How a collator shapes training batches: ``padding_quantile`` trimming (0 or 1: none) and per-token
+    weights that give every sample the same weight in the loss (``sample_averaged``)."""
+
+    padding_quantile: float = 1.0
+    sample_averaged: bool = False
+
+    def trim(
+        self, pairs: list[tuple[Sequence[int], Sequence[int]]]
+    ) -> list[tuple[Sequence[int], Sequence[int]]]:
+        """Samples longer than the quantile of the batch's lengths keep their last tokens (as H2O does)."""
+        if not 0.0 < self.padding_quantile < 1.0:
+            return pairs
+        limit = max(1, int(np.floor(np.quantile([len(ids) for ids, _ in pairs], self.padding_quantile))))
+        return [(ids[-limit:], labels[-limit:]) for ids, labels in pairs]
+
+
+def sample_weights(labels: Sequence[int]) -> list[float]:
+    """Per-token loss weights of one sample: 1 / its trained tokens at each trained position after the first.
+
+    The first position is never a target (nothing comes before it), so it gets no weight.
+    """
+    trained = [index for index in range(1, len(labels)) if labels[index] != IGNORE_INDEX]
+    weights = [0.0] * len(labels)
+    for index in trained:
+        weights[index] = 1.0 / len(trained)
+    return weights
+
+
 class DataCollator:
     """Pads a batch to its longest sample, on the right, and returns ``torch.long`` tensors.
 
     Padding: ``pad_token_id`` in ``input_ids``, ``-100`` in ``labels``, ``0`` in ``attention_mask``. With
-    ``pad_to_multiple_of``, the padded length is rounded up to a multiple of it.
+    ``pad_to_multiple_of``, the padded length is rounded up to a multiple of it. ``shape`` trims training
+    batches and adds sample-averaging loss weights.
     """
 
-    def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None) -> None:
+    def __init__(
+        self, pad_token_id: int, pad_to_multiple_of: int | None = None, shape: BatchShape | None = None
+    ) -> None:
         if pad_to_multiple_of is not None and pad_to_multiple_of < 1:
             raise ValueError("pad_to_multiple_of must be positive")
         self.pad_token_id = int(pad_token_id)
         self.pad_to_multiple_of = pad_to_multiple_of
+        self.shape = shape or BatchShape()
 
     @classmethod
-    def for_tokenizer(cls, tokenizer: Any, pad_to_multiple_of: int | None = None) -> DataCollator:
+    def for_tokenizer(
+        cls, tokenizer: Any, pad_to_multiple_of: int | None = None, shape: BatchShape | None = None
+    ) -> DataCollator:
         """A collator padding with the tokenizer's pad token, else its end-of-sequence token."""
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         if pad is None:
             raise StudioError("The tokenizer defines neither a padding nor an end-of-sequence token.")
-        return cls(pad, pad_to_multiple_of)
+        return cls(pad, pad_to_multiple_of, shape)
+
+    def for_evaluation(self) -> DataCollator:
+        """The same collator without trimming (evaluation always sees whole samples)."""
+        return DataCollator(
+            self.pad_token_id, self.pad_to_multiple_of, replace(self.shape, padding_quantile=1.0)
+        )
 
     def __call__(
         self, features: Sequence[EncodedSample | Mapping[str, Sequence[int]]]
     ) -> dict[str, torch.Tensor]:
         import torch
 
-        pairs = batch_pairs(features)
+        pairs = self.shape.trim(batch_pairs(features))
         length = max(len(ids) for ids, _ in pairs)
         if self.pad_to_multiple_of:
             length = -(-length // self.pad_to_multiple_of) * self.pad_to_multiple_of
@@ -179,12 +225,16 @@ class DataCollator:
             input_ids[row, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
             labels[row, : len(ids)] = torch.as_tensor(row_labels, dtype=torch.long)
             attention_mask[row, : len(ids)] = 1
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        if self.shape.sample_averaged:
+            weights = torch.zeros((len(pairs), length), dtype=torch.float32)
+            for row, (_, row_labels) in enumerate(pairs):
+                weights[row, : len(row_labels)] = torch.tensor(sample_weights(row_labels))
+            batch[LOSS_WEIGHTS] = weights
+        return batch
 
 
-def batch_pairs(
-    features: Sequence[EncodedSample | Mapping[str, Sequence[int]]],
-) -> list[tuple[Sequence[int], Sequence[int]]]:
+def batch_pairs(features: Sequence[EncodedSample | Mapping[str, Sequence[int]]]) -> list[Pair]:
     """Token ids and labels of each sample or dataset item of a batch, checked to be non-empty and aligned."""
     if not features:
         raise ValueError("cannot collate an empty batch")

@@ -14,9 +14,17 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from studio_desktop.core.data.prepare import IGNORE_INDEX, EncodedSample, batch_pairs
+from studio_desktop.core.data.prepare import (
+    IGNORE_INDEX,
+    LOSS_WEIGHTS,
+    BatchShape,
+    EncodedSample,
+    batch_pairs,
+    sample_weights,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -26,22 +34,28 @@ CHECK_TOLERANCE = 0.05
 
 
 class PaddingFreeCollator:
-    """Concatenates a batch into one row with per-sample ``position_ids``; adds ``logits_to_keep``."""
+    """Concatenates a batch into one row with per-sample ``position_ids``; adds ``logits_to_keep``.
 
-    def __init__(self, keep_trained_logits_only: bool) -> None:
+    ``shape`` trims training batches and adds sample-averaging loss weights (see ``BatchShape``).
+    """
+
+    def __init__(self, keep_trained_logits_only: bool, shape: BatchShape | None = None) -> None:
         self.keep_trained_logits_only = keep_trained_logits_only
+        self.shape = shape or BatchShape()
+
+    def for_evaluation(self) -> PaddingFreeCollator:
+        """The same collator without trimming (evaluation always sees whole samples)."""
+        return PaddingFreeCollator(self.keep_trained_logits_only, replace(self.shape, padding_quantile=1.0))
 
     def __call__(
         self, features: Sequence[EncodedSample | Mapping[str, Sequence[int]]]
     ) -> dict[str, torch.Tensor]:
         import torch
 
-        pairs = batch_pairs(features)
+        pairs = self.shape.trim(batch_pairs(features))
         input_ids = torch.tensor([token for ids, _ in pairs for token in ids], dtype=torch.long)
-        labels = torch.tensor(
-            [label for _, sample_labels in pairs for label in (IGNORE_INDEX, *sample_labels[1:])],
-            dtype=torch.long,
-        )
+        sample_labels = [(IGNORE_INDEX, *row_labels[1:]) for _, row_labels in pairs]
+        labels = torch.tensor([label for row in sample_labels for label in row], dtype=torch.long)
         position_ids = torch.cat([torch.arange(len(ids), dtype=torch.long) for ids, _ in pairs])
         batch = {
             "input_ids": input_ids[None],
@@ -50,6 +64,9 @@ class PaddingFreeCollator:
         }
         if self.keep_trained_logits_only:
             batch["logits_to_keep"] = torch.nonzero(labels[1:] != IGNORE_INDEX).flatten()
+        if self.shape.sample_averaged:
+            weights = [weight for row in sample_labels for weight in sample_weights(row)]
+            batch[LOSS_WEIGHTS] = torch.tensor(weights, dtype=torch.float32)[None]
         return batch
 
 
@@ -78,6 +95,31 @@ def trained_token_loss(
     if num_items_in_batch is None:
         return loss / max(1, targets.numel())
     return loss / torch.as_tensor(num_items_in_batch, device=loss.device)
+
+
+def sample_averaged_loss(
+    outputs: Any, labels: torch.Tensor, weights: torch.Tensor, num_items_in_batch: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-entropy where every sample weighs the same (H2O's SampleAveragedCrossEntropy).
+
+    ``weights`` hold 1 / trained tokens of the sample at each trained position (``sample_weights``); the
+    weighted sum is divided by ``num_items_in_batch`` (the samples of the accumulated batch) when given,
+    else by this batch's samples. Logits may cover every position or only the trained ones.
+    """
+    import torch
+
+    shifted = labels[..., 1:]
+    trained = shifted != IGNORE_INDEX
+    logits = outputs["logits"]
+    if logits.shape[-2] == labels.shape[-1]:
+        logits = logits[..., :-1, :][trained]
+    logits = logits.reshape(-1, logits.shape[-1])
+    token_weights = weights[..., 1:][trained].to(logits.device)
+    losses = torch.nn.functional.cross_entropy(logits.float(), shifted[trained], reduction="none")
+    total = (losses * token_weights).sum()
+    if num_items_in_batch is None:
+        return total / token_weights.sum().clamp_min(1e-9)
+    return total / torch.as_tensor(num_items_in_batch, device=total.device)
 
 
 def keeps_samples_apart(model: Any) -> bool:

@@ -29,6 +29,8 @@ class SftRecipe:
     def build_datasets(
         self, setup: RunSetup, tokenizer: Any, train: list[Conversation], validation: list[Conversation]
     ) -> SftData:
+        from studio_desktop.core.data import augment
+        from studio_desktop.core.data.augment import augmentation_for
         from studio_desktop.core.data.prepare import (
             TokenizedDataset,
             encode_conversations,
@@ -47,8 +49,19 @@ class SftRecipe:
             prompts=generation_prompts(tokenizer, validation, settings),
             references=[c.answer for c in validation],
         )
+        augmentation = augmentation_for(cfg.augmentation, tokenizer)
+        if augmentation.active:
+            train_set = augment.AugmentedDataset(
+                train_samples,
+                train,
+                lambda c: encode_conversations(tokenizer, [c], settings, max_length)[0],
+                augmentation,
+                setup.seed,
+            )
+        else:
+            train_set = TokenizedDataset(train_samples)
         return SftData(
-            train=TokenizedDataset(train_samples),
+            train=train_set,
             validation=TokenizedDataset(encode_conversations(tokenizer, validation, settings, max_length)),
             generation=generation,
         )
@@ -97,26 +110,32 @@ class SftRecipe:
 
 def _batching(setup: RunSetup, model: Any, tokenizer: Any) -> tuple[Any, Any]:
     """The collator and loss function: padding-free with trained-token logits when the model allows."""
-    from studio_desktop.core.data.prepare import DataCollator
+    from studio_desktop.core.data.prepare import BatchShape, DataCollator
     from studio_desktop.core.training.packing import (
         PaddingFreeCollator,
         accepts_logits_to_keep,
         keeps_samples_apart,
         trained_token_loss,
     )
+    from studio_desktop.core.training.trainer import SAMPLE_AVERAGED
 
-    if not setup.cfg.training.padding_free:
-        return DataCollator.for_tokenizer(tokenizer), None
+    cfg = setup.cfg
+    sample_averaged = cfg.training.loss_function == SAMPLE_AVERAGED
+    shape = BatchShape(cfg.tokenizer.padding_quantile, sample_averaged)
+    if not cfg.training.padding_free:
+        return DataCollator.for_tokenizer(tokenizer, shape=shape), None
     if not keeps_samples_apart(model):
         setup.log(
-            f"{setup.cfg.llm_backbone} lets samples of a padding-free row attend to each other; "
+            f"{cfg.llm_backbone} lets samples of a padding-free row attend to each other; "
             "training uses padded batches",
             "warning",
         )
-        return DataCollator.for_tokenizer(tokenizer), None
+        return DataCollator.for_tokenizer(tokenizer, shape=shape), None
+    # Sample-averaged batches carry loss weights, which StudioTrainer.compute_loss applies itself.
+    loss = None if sample_averaged else trained_token_loss
     if accepts_logits_to_keep(model):
-        return PaddingFreeCollator(keep_trained_logits_only=True), trained_token_loss
-    return PaddingFreeCollator(keep_trained_logits_only=False), None
+        return PaddingFreeCollator(keep_trained_logits_only=True, shape=shape), loss
+    return PaddingFreeCollator(keep_trained_logits_only=False, shape=shape), None
 
 
 def _score_generations(

@@ -11,10 +11,13 @@ from typing import Any
 from transformers import Trainer, TrainingArguments
 
 from studio_desktop.core.config import ExperimentConfig
+from studio_desktop.core.data.prepare import LOSS_WEIGHTS
 from studio_desktop.core.events import Event, Log
 from studio_desktop.core.precision import Precision
 from studio_desktop.core.training.optim import create_optimizer, create_scheduler
+from studio_desktop.core.training.packing import sample_averaged_loss
 
+SAMPLE_AVERAGED = "SampleAveragedCrossEntropy"
 BEST_METRIC = {
     "Perplexity": ("eval_loss", False),
     "BLEU": ("eval_bleu", True),
@@ -122,6 +125,26 @@ class StudioTrainer(Trainer):
         self.on_generation = on_generation
         self.emit = emit
         self.last_eval_step = -1
+        if studio_cfg.training.loss_function == SAMPLE_AVERAGED:
+            self.loss_is_scaled_for_ga = True  # divided by the samples of the accumulated batch
+
+    def compute_loss(
+        self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
+        """The Trainer's loss, or the sample-averaged one when the batch carries loss weights."""
+        weights = inputs.pop(LOSS_WEIGHTS, None)
+        if weights is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        loss = sample_averaged_loss(outputs, labels, weights, num_items_in_batch)
+        return (loss, outputs) if return_outputs else loss
+
+    def _get_num_items_in_batch(self, batch_samples: list, device: Any) -> Any:
+        """Samples (the sum of their loss weights) when sample-averaged, else the Trainer's token count."""
+        if batch_samples and LOSS_WEIGHTS in batch_samples[0]:
+            return sum(batch[LOSS_WEIGHTS].sum() for batch in batch_samples).to(device)
+        return super()._get_num_items_in_batch(batch_samples, device)
 
     def create_optimizer(self, model: Any = None) -> Any:
         if self.optimizer is None:
@@ -136,13 +159,15 @@ class StudioTrainer(Trainer):
         return self.lr_scheduler
 
     def get_eval_dataloader(self, eval_dataset: Any = None) -> Any:
-        """Evaluation never drops an incomplete last batch (a small validation set may be one batch)."""
-        drop_last = self.args.dataloader_drop_last
+        """Evaluation never drops an incomplete last batch (a small validation set may be one batch) and
+        never trims samples (``padding_quantile`` is for training)."""
+        drop_last, collator = self.args.dataloader_drop_last, self.data_collator
         self.args.dataloader_drop_last = False
+        self.data_collator = collator.for_evaluation() if hasattr(collator, "for_evaluation") else collator
         try:
             return super().get_eval_dataloader(eval_dataset)
         finally:
-            self.args.dataloader_drop_last = drop_last
+            self.args.dataloader_drop_last, self.data_collator = drop_last, collator
 
     def evaluate(
         self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval"
