@@ -33,6 +33,7 @@ from studio_desktop.core.problem_types import (
     PROBLEM_TYPES,
     REGRESSION,
 )
+from studio_desktop.core.training.recipe import TRAINABLE
 
 __all__ = [
     "CAUSAL_LM",
@@ -120,7 +121,12 @@ class ExperimentConfig:
         return getattr(owner, name)
 
     def replace(self, values: dict[str, Any]) -> ExperimentConfig:
-        """A copy with ``{"section.field": value}`` changes applied and validated."""
+        """A copy with ``{"section.field": value}`` changes applied and validated.
+
+        A new ``problem_type`` brings its defaults for every setting still at the old type's default, and
+        for a loss or metric that does not fit it; values given alongside win.
+        """
+        values = {**self._problem_type_swap(values.get("problem_type", self.problem_type), values), **values}
         top: dict[str, Any] = {}
         per_section: dict[str, dict[str, Any]] = {}
         for path, value in values.items():
@@ -133,6 +139,24 @@ class ExperimentConfig:
             name: dataclasses.replace(self.section(name), **changes) for name, changes in per_section.items()
         }
         return dataclasses.replace(self, **top, **sections)
+
+    def _problem_type_swap(self, new: str, values: dict[str, Any]) -> dict[str, Any]:
+        """The settings that change with a switch from this problem type to ``new``."""
+        if new == self.problem_type or new not in PROBLEM_DEFAULTS:
+            return {}
+        old_defaults, new_defaults = default_config(self.problem_type), default_config(new)
+        paths = {
+            f"{section}.{name}"
+            for table in (PROBLEM_DEFAULTS[self.problem_type], PROBLEM_DEFAULTS[new])
+            for section, fields in table.items()
+            for name in fields
+        }
+        swap = {path: new_defaults.get(path) for path in paths if self.get(path) == old_defaults.get(path)}
+        if self.training.loss_function not in LOSSES[new]:
+            swap["training.loss_function"] = new_defaults.training.loss_function
+        if self.prediction.metric not in METRICS[new]:
+            swap["prediction.metric"] = new_defaults.prediction.metric
+        return {path: value for path, value in swap.items() if path not in values}
 
 
 def check_problem_type_rules(cfg: ExperimentConfig) -> None:
@@ -210,13 +234,19 @@ def all_field_infos() -> list[FieldInfo]:
     return infos
 
 
+def _offered(info: FieldInfo) -> dict[str, Any]:
+    """Front ends offer the trainable problem types only."""
+    return {"choices": TRAINABLE} if info.path == "problem_type" else {}
+
+
 def describe_fields(problem_type: str | None = None) -> list[FieldInfo]:
     """Metadata of every applied setting (top level first), optionally only those that apply to a problem
-    type. Defaults are those of the problem type when one is given.
+    type. Defaults are those of the problem type when one is given. ``problem_type`` offers the trainable
+    types only (a config may name any H2O type; training it is refused).
     """
     defaults = default_config(problem_type or CAUSAL_LM)
     infos = [
-        dataclasses.replace(info, default=defaults.get(info.path))
+        dataclasses.replace(info, default=defaults.get(info.path), **_offered(info))
         for info in all_field_infos()
         if info.applied
     ]

@@ -20,6 +20,7 @@ from studio_desktop.core.config import (
 )
 from studio_desktop.core.config_fields import NO_EFFECT
 from studio_desktop.core.errors import ConfigError
+from studio_desktop.core.training.recipe import check_trainable
 
 TOP_LEVEL_KEYS = ("experiment_name", "llm_backbone", "problem_type", "output_directory")
 
@@ -151,9 +152,5 @@ def apply_overrides(cfg: ExperimentConfig, overrides: list[str]) -> ExperimentCo
             raise ConfigError(f"unknown setting {path!r} in override {text!r}.{hint}")
         values[path] = value
     if "problem_type" in values:
-        merged = config_to_dict(cfg)
-        for path, value in values.items():
-            section, _, name = path.rpartition(".")
-            (merged[section] if section else merged)[name] = value
-        return config_from_dict(merged).config
+        check_trainable(str(values["problem_type"]))
     return cfg.replace(values)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from studio_desktop.core.config_fields import Section, setting
 from studio_desktop.core.problem_types import (
+    CAUSAL_LM,
     CLASSIFICATION,
     DPO,
     GENERATIVE,
@@ -13,6 +14,8 @@ from studio_desktop.core.problem_types import (
     METRICS,
     all_choices,
 )
+
+SFT_ONLY = (CAUSAL_LM,)
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,11 @@ class DatasetSection(Section):
         advanced=True,
     )
     rejected_prompt_column: str | None = setting(
-        None, "Alternative prompt column for the rejected side.", problem_types=(DPO,), advanced=True
+        None,
+        "Alternative prompt column for the rejected side.",
+        problem_types=(DPO,),
+        advanced=True,
+        applied=False,
     )
     rejected_answer_column: str | None = setting(
         None, "Column with the rejected answer (preference data).", problem_types=(DPO,), advanced=True
@@ -87,13 +94,15 @@ class DatasetSection(Section):
         True, "End each answer with the end-of-sequence token so the model learns to stop."
     )
     limit_chained_samples: bool = setting(
-        False, "One sample per complete conversation instead of one per turn.", problem_types=GENERATIVE
+        False, "One sample per complete conversation instead of one per turn.", problem_types=SFT_ONLY
     )
     mask_prompt_labels: bool = setting(
-        True, "Train on the answers only: system and prompt tokens are left out of the loss."
+        True,
+        "Train on the answers only: system and prompt tokens are left out of the loss.",
+        problem_types=SFT_ONLY,
     )
     only_last_answer: bool = setting(
-        False, "In multi-turn conversations, train on the final answer only.", problem_types=GENERATIVE
+        False, "In multi-turn conversations, train on the final answer only.", problem_types=SFT_ONLY
     )
     num_classes: int = setting(
         1, "Number of classes (1 for binary).", minimum=1, maximum=100, problem_types=(CLASSIFICATION,)
@@ -121,6 +130,7 @@ class TokenizerSection(Section):
         "oldest tokens (0 or 1: no trimming).",
         minimum=0.0,
         maximum=1.0,
+        problem_types=SFT_ONLY,
     )
     tokenizer_kwargs: str = setting(
         '{"use_fast": true, "add_prefix_space": false}',
@@ -191,6 +201,7 @@ class TrainingSection(Section):
         True,
         "Batches without padding, loss only on trained tokens (padded if a model needs it).",
         advanced=True,
+        problem_types=SFT_ONLY,
     )
     drop_last_batch: bool = setting(True, "Skip an incomplete last batch.", advanced=True)
     epochs: int = setting(1, "Passes over the training data; 0 only evaluates.", minimum=0, maximum=1000)
@@ -255,10 +266,20 @@ class TrainingSection(Section):
     evaluate_before_training: bool = setting(False, "Evaluate once before the first step.")
     train_validation_data: bool = setting(False, "Also train on the validation set.", advanced=True)
     beta: float = setting(
-        0.2, "Strength of the preference loss.", minimum=0.01, maximum=10.0, problem_types=(DPO,)
+        0.2,
+        "Strength of the preference: how far the tuned model may move from the reference (ORPO: weight of "
+        "the odds-ratio term).",
+        minimum=0.01,
+        maximum=10.0,
+        problem_types=(DPO,),
     )
     simpo_gamma: float = setting(
-        1.0, "SimPO target reward margin.", minimum=0.0, maximum=10.0, problem_types=(DPO,)
+        1.0,
+        "SimPO target reward margin.",
+        minimum=0.0,
+        maximum=10.0,
+        problem_types=(DPO,),
+        depends_on=("training.loss_function", "SimPOLoss"),
     )
 
 
@@ -272,20 +293,21 @@ class AugmentationSection(Section):
         "Share of input tokens replaced by the mask token (drawn anew each epoch) and left out of the loss.",
         minimum=0.0,
         maximum=0.9,
+        problem_types=SFT_ONLY,
     )
     skip_parent_probability: float = setting(
         0.0,
         "Chance, each epoch, that a multi-turn sample is trained without its earlier turns.",
         minimum=0.0,
         maximum=1.0,
-        problem_types=GENERATIVE,
+        problem_types=SFT_ONLY,
     )
     random_parent_probability: float = setting(
         0.0,
         "Chance, each epoch, that a sample's history is replaced by an unrelated conversation.",
         minimum=0.0,
         maximum=1.0,
-        problem_types=GENERATIVE,
+        problem_types=SFT_ONLY,
     )
     neftune_noise_alpha: float = setting(
         0.0, "NEFTune embedding noise during training (0: off).", minimum=0.0, maximum=15.0

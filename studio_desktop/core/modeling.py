@@ -22,9 +22,9 @@ from studio_desktop.core.precision import (
     QUANTIZED,
     Precision,
     choose_precision,
-    device_facts,
     inference_weights,
 )
+from studio_desktop.core.torch_devices import device_facts
 
 if TYPE_CHECKING:
     from studio_desktop.core.config import ExperimentConfig

@@ -4,8 +4,8 @@
 bfloat16 where the device computes it natively (CUDA compute capability 8.0 or newer, CPUs whose oneDNN has
 bfloat16 kernels), float16 on older CUDA GPUs, and float32 on other CPUs, where bfloat16 runs through a
 reference kernel about five times slower than float32. An explicit choice is honoured, with a warning when it
-will be slow on this device. One rule serves the worker (device facts from torch) and the window (facts read
-without torch, ``cpu_device_facts``).
+will be slow on this device. One rule serves the worker (device facts from torch, ``core.torch_devices``) and
+the window (facts read without torch, ``cpu_device_facts``); this module imports no torch.
 """
 
 from __future__ import annotations
@@ -51,21 +51,6 @@ def cpu_device_facts() -> DeviceFacts:
     """The CPU as a device, read from /proc/cpuinfo (no torch)."""
     facts = cpu_facts()
     return DeviceFacts(name=facts.model, cuda=False, native_bf16=facts.native_bf16)
-
-
-def device_facts(device: str) -> DeviceFacts:
-    """Facts of ``cpu`` or ``cuda:N`` from torch itself."""
-    import torch
-
-    if device.startswith("cuda"):
-        index = torch.device(device).index or 0
-        capability = torch.cuda.get_device_capability(index)
-        return DeviceFacts(
-            name=torch.cuda.get_device_name(index), cuda=True, native_bf16=tuple(capability) >= AMPERE
-        )
-    return DeviceFacts(
-        name=cpu_facts().model, cuda=False, native_bf16=bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    )
 
 
 def _why(device: DeviceFacts) -> str:

@@ -10,7 +10,7 @@ PROBLEM_TYPES = (CAUSAL_LM, DPO, CLASSIFICATION, REGRESSION)
 
 LOSSES = {
     CAUSAL_LM: ("TokenAveragedCrossEntropy", "SampleAveragedCrossEntropy"),
-    DPO: ("DPOLoss", "DPOHingeLoss", "DPOIPOLoss", "KTOPairLoss", "CPOLoss", "SimPOLoss"),
+    DPO: ("DPOLoss", "DPOHingeLoss", "DPOIPOLoss", "KTOPairLoss", "CPOLoss", "SimPOLoss", "ORPOLoss"),
     CLASSIFICATION: ("BinaryCrossEntropyLoss", "CrossEntropyLoss"),
     REGRESSION: ("MSELoss", "MAELoss"),
 }

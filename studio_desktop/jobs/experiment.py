@@ -17,6 +17,7 @@ from studio_desktop.core.config import ExperimentConfig
 from studio_desktop.core.config_io import load_config, save_config
 from studio_desktop.core.errors import CatalogError
 from studio_desktop.core.events import FINAL_KINDS, Event, Finished, read_events
+from studio_desktop.core.training.recipe import check_trainable
 from studio_desktop.jobs.catalog import Catalog, ExperimentRecord, now_iso
 from studio_desktop.jobs.workdir import Workdir, check_name
 
@@ -192,7 +193,9 @@ def generate_name(catalog: Catalog) -> str:
 
 
 def create_experiment(workdir: Workdir, catalog: Catalog, cfg: ExperimentConfig) -> Experiment:
-    """Make the folder, freeze the config in it and register the experiment."""
+    """Make the folder, freeze the config in it and register the experiment (refused, before anything is
+    written, for a problem type that no recipe trains)."""
+    check_trainable(cfg.problem_type)
     name = check_name(cfg.experiment_name, "experiment") if cfg.experiment_name else generate_name(catalog)
     if catalog.has_experiment(name) or workdir.experiment_dir(name).exists():
         raise CatalogError(f"an experiment named {name!r} already exists; set experiment_name to a new name.")

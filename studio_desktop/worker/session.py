@@ -48,7 +48,8 @@ def run_session(
     """Train ``experiment`` with the recipe of its problem type; returns "finished" or "stopped"."""
     from studio_desktop.core.backbones import resolve_backbone
     from studio_desktop.core.modeling import pick_device
-    from studio_desktop.core.precision import choose_precision, device_facts
+    from studio_desktop.core.precision import choose_precision
+    from studio_desktop.core.torch_devices import device_facts
     from studio_desktop.core.training.run import RunInputs, run_recipe
 
     recipe = load_recipe(cfg.problem_type)

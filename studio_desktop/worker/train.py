@@ -112,6 +112,7 @@ def worker_environment() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     import torch
+    from datasets.utils.logging import disable_progress_bar
     from transformers.utils import logging as transformers_logging
 
     from studio_desktop.core.hardware import usable_cores
@@ -119,3 +120,4 @@ def worker_environment() -> None:
     torch.set_num_threads(usable_cores())
 
     transformers_logging.disable_progress_bar()
+    disable_progress_bar()

@@ -21,7 +21,8 @@ from studio_desktop.core.modeling import (
     prepare_for_training,
     save_trained,
 )
-from studio_desktop.core.precision import device_facts, fastest_dense
+from studio_desktop.core.precision import fastest_dense
+from studio_desktop.core.torch_devices import device_facts
 
 EVERY_LINEAR = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 

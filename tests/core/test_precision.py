@@ -13,9 +13,9 @@ from studio_desktop.core.precision import (
     DeviceFacts,
     choose_precision,
     cpu_device_facts,
-    device_facts,
     inference_weights,
 )
+from studio_desktop.core.torch_devices import device_facts
 
 AVX2_CPU = DeviceFacts("AMD EPYC", cuda=False, native_bf16=False)
 AMX_CPU = DeviceFacts("Intel Xeon", cuda=False, native_bf16=True)

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication
 from studio_desktop.core.config import CLASSIFICATION, DPO, default_config, describe_fields
 from studio_desktop.core.config_io import apply_overrides, load_config
 from studio_desktop.core.errors import ConfigError
+from studio_desktop.core.training.recipe import TRAINABLE
 
 pytest.importorskip("pytestqt")
 
@@ -41,7 +42,7 @@ def shown(form: ConfigForm, path: str) -> bool:
 
 def test_every_setting_has_an_editor_and_label_with_its_help(form: ConfigForm) -> None:
     infos = describe_fields()
-    assert len(infos) > 90
+    assert len(infos) > 80
     for info in infos:
         expected = f"{info.help}\n\nAllowed: {info.allowed()}\nSetting: {info.path}"
         editor = form.editor(info.path)
@@ -166,6 +167,7 @@ def test_switching_to_dpo_shows_beta_and_loads_its_defaults(qtbot, form: ConfigF
         "KTOPairLoss",
         "CPOLoss",
         "SimPOLoss",
+        "ORPOLoss",
     ]
     assert "keeping your changes" in form.notice.text()
 
@@ -173,18 +175,27 @@ def test_switching_to_dpo_shows_beta_and_loads_its_defaults(qtbot, form: ConfigF
 def test_switching_problem_type_drops_changes_that_no_longer_fit(form: ConfigForm) -> None:
     form.editor("training.loss_function").control.setCurrentText("SampleAveragedCrossEntropy")
     form.editor("dataset.only_last_answer").control.setChecked(True)
-    form.editor("problem_type").control.setCurrentText(CLASSIFICATION)
+    form.editor("problem_type").control.setCurrentText(DPO)
     cfg = form.config()
-    assert cfg.training.loss_function == "BinaryCrossEntropyLoss"
+    assert cfg.training.loss_function == "DPOLoss"
     assert cfg.dataset.only_last_answer is False
     assert not shown(form, "dataset.only_last_answer")
-    assert shown(form, "dataset.num_classes")
+    assert shown(form, "training.beta")
     assert "training.loss_function" in form.notice.text()
     assert "dataset.only_last_answer" in form.notice.text()
 
 
+def test_only_trainable_problem_types_are_offered(form: ConfigForm) -> None:
+    choices = form.editor("problem_type").control
+    assert [choices.itemText(i) for i in range(choices.count())] == list(TRAINABLE)
+    assert CLASSIFICATION not in TRAINABLE
+    form.set_config(default_config(CLASSIFICATION))  # e.g. an H2O cfg.yaml of another problem type
+    assert not form.is_valid()
+    assert "cannot be trained" in form.error()
+
+
 def test_advanced_settings_are_hidden_until_asked_for(form: ConfigForm) -> None:
-    advanced = ["dataset.system_column", "tokenizer.tokenizer_kwargs", "output_directory"]
+    advanced = ["dataset.system_column", "architecture.intermediate_dropout", "training.drop_last_batch"]
     assert not any(shown(form, path) for path in advanced)
     assert shown(form, "training.epochs")
     form.show_advanced.setChecked(True)

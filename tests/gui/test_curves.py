@@ -27,3 +27,25 @@ def test_curves_follow_the_axis_and_are_capped(qtbot) -> None:
     panel.show_state(None)
     x, _ = panel.curves["train/loss"].getData()
     assert x is None or len(x) == 0
+
+
+def test_preference_rewards_panel_appears_only_for_runs_that_report_rewards(qtbot) -> None:
+    from studio_desktop.gui.widgets.curves import CurvePanel
+
+    panel = CurvePanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    rewards = panel.plot_of["val/rewards/margins"]
+    sft = RunState()
+    sft.apply(Metric(step=1, epoch=0.1, tokens=10, values={"train/loss": 2.0}))
+    panel.show_state(sft)
+    assert not rewards.isVisible()
+    dpo = RunState()
+    for step in (1, 2):
+        values = {"train/loss": 0.6, "val/rewards/margins": 0.1 * step, "val/rewards/accuracies": 1.0}
+        dpo.apply(Metric(step=step, epoch=step / 10, tokens=10 * step, values=values))
+    panel.show_state(dpo)
+    assert rewards.isVisible()
+    assert list(panel.curves["val/rewards/margins"].getData()[1]) == [0.1, 0.2]
+    panel.show_state(sft)
+    assert not rewards.isVisible()

@@ -17,24 +17,35 @@ if TYPE_CHECKING:
     from studio_desktop.core.training.recipe import RunSetup
 
 METRIC_NAMES = {"loss": "train/loss", "learning_rate": "lr", "grad_norm": "grad_norm"}
-SKIPPED_LOG_KEYS = {"epoch", "total_flos", "num_input_tokens_seen", "step"}
+
+
+# TRL's per-batch diagnostics that are not charted (log-probabilities, logits, token entropy and counts).
+TRL_DIAGNOSTICS = (
+    "logps/",
+    "logits/",
+    "entropy",
+    "num_tokens",
+    "mean_token_accuracy",
+    "nll_loss",
+    "log_odds",
+)
+PREFERENCE_PREFIX = "rewards/"
 
 
 def metric_name(key: str) -> str | None:
-    """Event name of a Trainer log key: ``loss`` → ``train/loss``, ``eval_loss`` → ``val/loss``."""
+    """Event name of a Trainer log key: ``loss`` → ``train/loss``, ``eval_loss`` → ``val/loss``,
+    ``rewards/margins`` → ``train/rewards/margins``, ``eval_rewards/margins`` → ``val/rewards/margins``."""
     if key in METRIC_NAMES:
         return METRIC_NAMES[key]
+    if key.startswith(PREFERENCE_PREFIX):
+        return f"train/{key}"
     if key.startswith("eval_"):
         name = key[len("eval_") :]
-        if name.endswith(("_runtime", "_per_second")) or name in {
-            "runtime",
-            "samples_per_second",
-            "steps_per_second",
-        }:
+        if name.endswith(("_runtime", "_per_second")) or name.startswith(TRL_DIAGNOSTICS):
+            return None
+        if name in {"runtime", "samples_per_second", "steps_per_second"}:
             return None
         return f"val/{name}"
-    if key.startswith("train_") or key in SKIPPED_LOG_KEYS:
-        return None
     return None
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from studio_desktop.core.errors import ConfigError
 from studio_desktop.core.events import Event, Log
-from studio_desktop.core.problem_types import CAUSAL_LM
+from studio_desktop.core.problem_types import CAUSAL_LM, DPO
 
 if TYPE_CHECKING:
     from studio_desktop.core.config import ExperimentConfig
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 # problem type -> module that defines ``RECIPE``; the order is the order the form offers them in.
 RECIPE_MODULES: dict[str, str] = {
     CAUSAL_LM: "studio_desktop.core.training.sft",
+    DPO: "studio_desktop.core.training.dpo",
 }
 TRAINABLE: tuple[str, ...] = tuple(RECIPE_MODULES)
 

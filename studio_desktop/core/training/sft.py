@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from studio_desktop.core.data.conversations import Conversation
+from studio_desktop.core.training.generation import score_generations
 from studio_desktop.core.training.recipe import RunSetup, TrainerRun
 
 
@@ -101,7 +102,9 @@ class SftRecipe:
             studio_cfg=cfg,
             plan=plan,
             generation=data.generation if has_eval else None,
-            on_generation=lambda prompts: _score_generations(setup, model, tokenizer, prompts, data),
+            on_generation=lambda prompts: score_generations(
+                setup, model, tokenizer, prompts, data.generation.references
+            ),
             emit=setup.sink.emit,
         )
         trainer.remove_callback(PrinterCallback)
@@ -136,20 +139,6 @@ def _batching(setup: RunSetup, model: Any, tokenizer: Any) -> tuple[Any, Any]:
     if accepts_logits_to_keep(model):
         return PaddingFreeCollator(keep_trained_logits_only=True, shape=shape), loss
     return PaddingFreeCollator(keep_trained_logits_only=False, shape=shape), None
-
-
-def _score_generations(
-    setup: RunSetup, model: Any, tokenizer: Any, prompts: list[str], data: SftData
-) -> dict:
-    """Generate validation answers, save the predictions table, return the scores without prefix."""
-    from studio_desktop.core.evaluation import evaluate_generations, generate_answers, save_predictions
-
-    cfg = setup.cfg
-    batch = cfg.prediction.batch_size_inference or cfg.training.batch_size
-    predictions = generate_answers(model, tokenizer, prompts, cfg.prediction, batch)
-    metrics, frame = evaluate_generations(prompts, data.generation.references, predictions)
-    save_predictions(frame, setup.paths.predictions)
-    return {key.split("/", 1)[-1]: value for key, value in metrics.items()}
 
 
 RECIPE = SftRecipe()

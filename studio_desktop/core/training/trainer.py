@@ -62,8 +62,11 @@ def build_arguments(
     drop_last: bool,
     has_eval: bool,
     padded: bool,
+    arguments_class: type[TrainingArguments] = TrainingArguments,
+    **extra: Any,
 ) -> TrainingArguments:
-    """TrainingArguments for the run; autocast as ``precision`` chose it.
+    """The ``arguments_class`` arguments of the run (TRL's configs subclass TrainingArguments), with the
+    ``extra`` fields of that class; autocast as ``precision`` chose it.
 
     ``padded`` says whether batches hold padding; padding-free batches count every input token as seen.
     """
@@ -71,7 +74,7 @@ def build_arguments(
     metric, greater = BEST_METRIC.get(prediction.metric, ("eval_loss", False))
     policy = training.save_checkpoint
     save = policy != "disable"
-    return TrainingArguments(
+    return arguments_class(
         output_dir=str(output_dir),
         per_device_train_batch_size=training.batch_size,
         per_device_eval_batch_size=prediction.batch_size_inference or training.batch_size,
@@ -102,49 +105,33 @@ def build_arguments(
         include_num_input_tokens_seen="non_padding" if padded else "all",
         neftune_noise_alpha=cfg.augmentation.neftune_noise_alpha or None,
         eval_on_start=training.evaluate_before_training and has_eval,
+        **extra,
     )
 
 
-class StudioTrainer(Trainer):
-    """Trainer with the config's optimizer and schedule and generation metrics at every evaluation."""
+class StudioMixin:
+    """What every trainer of the app adds to a transformers or TRL trainer: the config's optimizer and
+    schedule, evaluation that never drops or trims samples, and generated answers scored at each evaluation.
 
-    def __init__(
+    Mixed in before the trainer class; ``attach_studio`` is called once the trainer is built.
+    """
+
+    def attach_studio(
         self,
-        *args: Any,
+        *,
         studio_cfg: ExperimentConfig,
         plan: StepPlan,
-        generation: GenerationSet | None,
-        on_generation: Callable[[list[str]], dict[str, float]] | None,
         emit: Callable[[Event], None],
-        **kwargs: Any,
+        generation: GenerationSet | None = None,
+        on_generation: Callable[[list[str]], dict[str, float]] | None = None,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        """Set what the overrides below use."""
         self.studio_cfg = studio_cfg
         self.plan = plan
         self.generation = generation
         self.on_generation = on_generation
         self.emit = emit
         self.last_eval_step = -1
-        if studio_cfg.training.loss_function == SAMPLE_AVERAGED:
-            self.loss_is_scaled_for_ga = True  # divided by the samples of the accumulated batch
-
-    def compute_loss(
-        self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None
-    ) -> Any:
-        """The Trainer's loss, or the sample-averaged one when the batch carries loss weights."""
-        weights = inputs.pop(LOSS_WEIGHTS, None)
-        if weights is None:
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        labels = inputs.pop("labels")
-        outputs = model(**inputs)
-        loss = sample_averaged_loss(outputs, labels, weights, num_items_in_batch)
-        return (loss, outputs) if return_outputs else loss
-
-    def _get_num_items_in_batch(self, batch_samples: list, device: Any) -> Any:
-        """Samples (the sum of their loss weights) when sample-averaged, else the Trainer's token count."""
-        if batch_samples and LOSS_WEIGHTS in batch_samples[0]:
-            return sum(batch[LOSS_WEIGHTS].sum() for batch in batch_samples).to(device)
-        return super()._get_num_items_in_batch(batch_samples, device)
 
     def create_optimizer(self, model: Any = None) -> Any:
         if self.optimizer is None:
@@ -183,3 +170,42 @@ class StudioTrainer(Trainer):
         self.log(prefixed)
         metrics.update(prefixed)
         return metrics
+
+
+class StudioTrainer(StudioMixin, Trainer):
+    """The SFT trainer: transformers' Trainer with the app's additions and the sample-averaged loss."""
+
+    def __init__(
+        self,
+        *args: Any,
+        studio_cfg: ExperimentConfig,
+        plan: StepPlan,
+        generation: GenerationSet | None,
+        on_generation: Callable[[list[str]], dict[str, float]] | None,
+        emit: Callable[[Event], None],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.attach_studio(
+            studio_cfg=studio_cfg, plan=plan, emit=emit, generation=generation, on_generation=on_generation
+        )
+        if studio_cfg.training.loss_function == SAMPLE_AVERAGED:
+            self.loss_is_scaled_for_ga = True  # divided by the samples of the accumulated batch
+
+    def compute_loss(
+        self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
+        """The Trainer's loss, or the sample-averaged one when the batch carries loss weights."""
+        weights = inputs.pop(LOSS_WEIGHTS, None)
+        if weights is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        loss = sample_averaged_loss(outputs, labels, weights, num_items_in_batch)
+        return (loss, outputs) if return_outputs else loss
+
+    def _get_num_items_in_batch(self, batch_samples: list, device: Any) -> Any:
+        """Samples (the sum of their loss weights) when sample-averaged, else the Trainer's token count."""
+        if batch_samples and LOSS_WEIGHTS in batch_samples[0]:
+            return sum(batch[LOSS_WEIGHTS].sum() for batch in batch_samples).to(device)
+        return super()._get_num_items_in_batch(batch_samples, device)

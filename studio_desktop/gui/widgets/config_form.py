@@ -30,6 +30,7 @@ from studio_desktop.core.config_fields import FieldInfo
 from studio_desktop.core.config_io import load_config, save_config
 from studio_desktop.core.errors import ConfigError
 from studio_desktop.core.problem_types import LOSSES, METRICS
+from studio_desktop.core.training.recipe import check_trainable
 from studio_desktop.gui.widgets.config_fields_editors import (
     ChoiceEditor,
     FieldEditor,
@@ -322,8 +323,9 @@ class ConfigForm(QWidget):
     def _validate(self) -> None:
         was_valid = self.is_valid()
         try:
-            self._config = default_config().replace(self._values())
-            self._error = ""
+            config = default_config().replace(self._values())
+            check_trainable(config.problem_type)
+            self._config, self._error = config, ""
         except ConfigError as err:
             self._config = None
             self._error = str(err)

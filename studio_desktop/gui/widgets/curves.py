@@ -16,7 +16,18 @@ PANELS = (
     ("Loss", ("train/loss", "val/loss")),
     ("Validation metrics", ("val/perplexity", "val/bleu", "val/rouge_l")),
     ("Learning rate", ("lr",)),
+    (
+        "Preference rewards",
+        (
+            "train/rewards/margins",
+            "val/rewards/margins",
+            "train/rewards/accuracies",
+            "val/rewards/accuracies",
+        ),
+    ),
 )
+# Panels shown only while the run has data for them (preference metrics exist for preference runs only).
+OPTIONAL_PANELS = frozenset({"Preference rewards"})
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
 
 
@@ -69,6 +80,7 @@ class CurvePanel(QWidget):
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.plots: list[pg.PlotWidget] = []
         self.plot_of: dict[str, pg.PlotWidget] = {}
+        self.optional: dict[pg.PlotWidget, tuple[str, ...]] = {}
         for title, names in PANELS:
             plot = pg.PlotWidget(title=title)
             plot.setBackground("w")
@@ -87,6 +99,9 @@ class CurvePanel(QWidget):
                 )
                 self.plot_of[name] = plot
             layout.addWidget(plot, stretch=1)
+            plot.setVisible(title not in OPTIONAL_PANELS)
+            if title in OPTIONAL_PANELS:
+                self.optional[plot] = names
             self.plots.append(plot)
         self.state: RunState | None = None
         self.max_points = DEFAULT_MAX_POINTS
@@ -136,5 +151,7 @@ class CurvePanel(QWidget):
                 )
                 x, y = x[keep], y[keep]
             curve.setData(x, y)
+        for plot, names in self.optional.items():
+            plot.setVisible(any(self.drawn.get(name) for name in names))
         for plot in changed:  # fit the axes to the new data now, so the next frame is drawn once, not twice
             plot.getViewBox().prepareForPaint()

@@ -1,0 +1,175 @@
+"""Preference optimisation (``text_dpo_modeling``): DPO and its relatives, trained by TRL's trainers.
+
+Each conversation gives one preference pair: the rendered prompt (system, earlier turns and the final
+question, with the assistant cue), the chosen final answer and the rejected one. ``training.loss_function``
+picks the method:
+
+- DPOLoss, DPOHingeLoss, DPOIPOLoss: TRL's DPOTrainer with loss type sigmoid, hinge or ipo.
+- KTOPairLoss: DPOTrainer with TRL's ``bco_pair``, its nearest paired loss (each side is classified against
+  a running reward baseline, as KTO-pair does against a KL estimate).
+- CPOLoss and SimPOLoss (``simpo_gamma``): TRL's CPOTrainer; ORPOLoss: TRL's ORPOTrainer. These need no
+  reference model.
+
+With LoRA, the DPO reference model is the backbone with the adapter switched off (no second copy in
+memory); a full fine-tune gets TRL's frozen copy. ``training.beta`` is the preference strength (ORPO's
+lambda). Validation reports the preference loss, the reward metrics, and generated answers scored against the
+chosen answers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from studio_desktop.core.data.conversations import Conversation
+from studio_desktop.core.errors import DataError
+from studio_desktop.core.training.generation import score_generations
+from studio_desktop.core.training.recipe import RunSetup, TrainerRun
+
+
+@dataclass(frozen=True)
+class PreferenceMethod:
+    """Which TRL trainer runs a loss, and the fields of its config that select the loss."""
+
+    module: str
+    trainer: str
+    config: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+
+_DPO = ("trl", "DPOTrainer", "DPOConfig")
+_CPO = ("trl.experimental.cpo", "CPOTrainer", "CPOConfig")
+METHODS: dict[str, PreferenceMethod] = {
+    "DPOLoss": PreferenceMethod(*_DPO, (("loss_type", ["sigmoid"]),)),
+    "DPOHingeLoss": PreferenceMethod(*_DPO, (("loss_type", ["hinge"]),)),
+    "DPOIPOLoss": PreferenceMethod(*_DPO, (("loss_type", ["ipo"]),)),
+    "KTOPairLoss": PreferenceMethod(*_DPO, (("loss_type", ["bco_pair"]),)),
+    "CPOLoss": PreferenceMethod(*_CPO, (("loss_type", "sigmoid"),)),
+    "SimPOLoss": PreferenceMethod(*_CPO, (("loss_type", "simpo"), ("cpo_alpha", 0.0))),
+    "ORPOLoss": PreferenceMethod("trl.experimental.orpo", "ORPOTrainer", "ORPOConfig"),
+}
+
+
+@dataclass(frozen=True)
+class PreferenceData:
+    """Preference pairs for TRL (``datasets.Dataset`` of prompt/chosen/rejected) and validation prompts."""
+
+    train: Any
+    validation: Any
+    prompts: list[str]
+    references: list[str]
+
+
+def check_pairs(conversations: list[Conversation], what: str) -> None:
+    """Every conversation must carry a rejected answer that differs from the chosen one."""
+    for conversation in conversations:
+        rejected = conversation.rejected_answer
+        if rejected is None or not rejected.strip():
+            raise DataError(
+                f"{what} row {conversation.source_row}: no rejected answer; preference training needs one "
+                "per row: import the dataset with a rejected answer column (dataset.rejected_answer_column)."
+            )
+        if rejected.strip() == conversation.answer.strip():
+            raise DataError(
+                f"{what} row {conversation.source_row}: the rejected answer equals the chosen one; "
+                "fix or remove the row."
+            )
+
+
+class PreferenceRecipe:
+    """Builds preference pairs and the TRL trainer of the chosen loss."""
+
+    def build_datasets(
+        self, setup: RunSetup, tokenizer: Any, train: list[Conversation], validation: list[Conversation]
+    ) -> PreferenceData:
+        from datasets import Dataset
+
+        from studio_desktop.core.data.prepare import generation_prompts, template_settings
+
+        check_pairs(train, "training data")
+        check_pairs(validation, "validation data")
+        settings = template_settings(setup.cfg.dataset)
+        end = tokenizer.eos_token or ""
+
+        def pairs(conversations: list[Conversation]) -> Any:
+            return Dataset.from_dict(
+                {
+                    "prompt": generation_prompts(tokenizer, conversations, settings),
+                    "chosen": [c.answer + end for c in conversations],
+                    "rejected": [(c.rejected_answer or "") + end for c in conversations],
+                }
+            )
+
+        return PreferenceData(
+            train=pairs(train),
+            validation=pairs(validation) if validation else None,
+            prompts=generation_prompts(tokenizer, validation, settings),
+            references=[c.answer for c in validation],
+        )
+
+    def build_trainer(self, setup: RunSetup, model: Any, tokenizer: Any, data: PreferenceData) -> TrainerRun:
+        from transformers import PrinterCallback
+
+        from studio_desktop.core.training.callback import EventCallback, started_fields
+        from studio_desktop.core.training.trainer import StudioMixin, build_arguments, plan_steps
+
+        cfg = setup.cfg
+        method = METHODS[cfg.training.loss_function]
+        module = importlib.import_module(method.module)
+        trainer_class = type(f"Studio{method.trainer}", (StudioMixin, getattr(module, method.trainer)), {})
+        has_eval = data.validation is not None
+        drop_last = cfg.training.drop_last_batch and len(data.train) >= 2 * cfg.training.batch_size
+        plan = plan_steps(cfg, len(data.train), drop_last)
+        args = build_arguments(
+            cfg,
+            setup.paths.checkpoints,
+            plan,
+            device=setup.device,
+            precision=setup.precision,
+            seed=setup.seed,
+            drop_last=drop_last,
+            has_eval=has_eval,
+            padded=True,
+            arguments_class=getattr(module, method.config),
+            beta=cfg.training.beta,
+            max_length=cfg.tokenizer.max_length,
+            gradient_checkpointing=False,  # TRL's default is on; prepare_for_training already set it up
+            **_loss_options(method, cfg.training.simpo_gamma),
+        )
+        validation = data.validation or []
+        callback = EventCallback.for_run(setup, started_fields(setup, model, data.train, validation))
+        trainer = trainer_class(
+            model=model,
+            args=args,
+            train_dataset=data.train,
+            eval_dataset=data.validation,
+            processing_class=tokenizer,
+            callbacks=[callback],
+        )
+        trainer.attach_studio(
+            studio_cfg=cfg,
+            plan=plan,
+            emit=setup.sink.emit,
+            generation=None,
+            on_generation=None,
+        )
+        if has_eval and data.prompts:
+            from studio_desktop.core.training.trainer import GenerationSet
+
+            trainer.generation = GenerationSet(data.prompts, data.references)
+            trainer.on_generation = lambda prompts: score_generations(
+                setup, model, tokenizer, prompts, data.references
+            )
+        trainer.remove_callback(PrinterCallback)
+        return TrainerRun(trainer, callback)
+
+
+def _loss_options(method: PreferenceMethod, simpo_gamma: float) -> dict[str, Any]:
+    options = dict(method.options)
+    if options.get("loss_type") == "simpo":
+        options["simpo_gamma"] = simpo_gamma
+    return options
+
+
+RECIPE = PreferenceRecipe()

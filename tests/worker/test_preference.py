@@ -1,0 +1,83 @@
+"""Preference training (text_dpo_modeling) on the tiny model: every loss trains, reports rewards, learns."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from studio_desktop.core.events import Failed, Finished, Metric
+from studio_desktop.core.problem_types import DPO, LOSSES
+from studio_desktop.jobs.dataset_import import ImportRequest, import_dataset
+from studio_desktop.jobs.experiment import create_experiment
+from studio_desktop.worker.train import EXIT_FAILED, EXIT_FINISHED, run_training
+
+PAIRS = [
+    (f"Which colour is item {i}?", "The sky is blue.", "The fox jumps over the lazy dog.") for i in range(10)
+]
+
+
+@pytest.fixture
+def preference_workdir(trained_workdir, tiny_model_dir: Path):
+    wd, catalog = trained_workdir
+    source = wd.root.parent / "pairs.csv"
+    with source.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["prompt", "chosen", "rejected"])
+        writer.writerows(PAIRS)
+    mapping = {"prompt_columns": ["prompt"], "answer_column": "chosen", "rejected_answer_column": "rejected"}
+    request = ImportRequest(
+        source=source, name="pairs", mapping=mapping, backbone=str(tiny_model_dir), validation_size=0.2
+    )
+    import_dataset(wd, catalog, request)
+    return wd, catalog
+
+
+def preference_config(make_config, name: str, **overrides):
+    values = {
+        "problem_type": DPO,
+        "dataset__train_dataframe": "pairs",
+        "training__save_checkpoint": "disable",
+    }
+    return make_config(name, **(values | overrides))
+
+
+def metrics(experiment, name: str) -> list[float]:
+    return [e.values[name] for e in experiment.events() if isinstance(e, Metric) and name in e.values]
+
+
+@pytest.mark.parametrize("loss", LOSSES[DPO])
+def test_every_preference_loss_trains_and_reports_rewards(preference_workdir, make_config, loss: str) -> None:
+    wd, catalog = preference_workdir
+    cfg = preference_config(
+        make_config, f"pref-{loss.lower()}", training__loss_function=loss, training__epochs=3
+    )
+    experiment = create_experiment(wd, catalog, cfg)
+    assert run_training(wd.root, experiment.path) == EXIT_FINISHED, experiment.events()[-1]
+    margins = metrics(experiment, "train/rewards/margins")
+    assert len(margins) == 12  # 8 training pairs, batch 2, 3 epochs
+    assert metrics(experiment, "val/rewards/accuracies")
+    final = experiment.events()[-1]
+    assert isinstance(final, Finished) and "val/rewards/margins" in final.metrics
+    assert (experiment.model_dir / "adapter_model.safetensors").is_file()
+
+
+def test_dpo_margin_rises_on_a_memorisable_pair_set(preference_workdir, make_config) -> None:
+    wd, catalog = preference_workdir
+    cfg = preference_config(make_config, "pref-learns", training__epochs=6, training__learning_rate=0.01)
+    experiment = create_experiment(wd, catalog, cfg)
+    assert run_training(wd.root, experiment.path) == EXIT_FINISHED
+    margins = metrics(experiment, "val/rewards/margins")
+    assert margins[-1] > margins[0] + 0.1
+    assert metrics(experiment, "val/rewards/accuracies")[-1] == 1.0
+
+
+def test_a_dataset_without_rejected_answers_fails_naming_the_row(preference_workdir, make_config) -> None:
+    wd, catalog = preference_workdir
+    cfg = preference_config(make_config, "pref-no-rejected", dataset__train_dataframe="facts")
+    experiment = create_experiment(wd, catalog, cfg)
+    assert run_training(wd.root, experiment.path) == EXIT_FAILED
+    failed = experiment.events()[-1]
+    assert isinstance(failed, Failed) and failed.failure == "data"
+    assert "row" in failed.message and "no rejected answer" in failed.message
