@@ -145,7 +145,7 @@ def run_show(args: argparse.Namespace) -> int:
     for key, value in data.items():
         if key == "metrics":
             for name, number in sorted(value.items()):
-                print(f"  {name:<20} {number:.6g}")
+                print(f"  {name:<26} {number:.6g}")
         else:
             print(f"{key:<18} {value if value is not None else '-'}")
     return 0

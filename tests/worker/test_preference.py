@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
 
-from studio_desktop.core.events import Failed, Finished, Metric
+from studio_desktop.core.events import Failed, Finished, Metric, Progress
 from studio_desktop.core.problem_types import DPO, LOSSES
 from studio_desktop.jobs.dataset_import import ImportRequest, import_dataset
 from studio_desktop.jobs.experiment import create_experiment
-from studio_desktop.worker.train import EXIT_FAILED, EXIT_FINISHED, run_training
+from studio_desktop.jobs.launcher import start_training_worker
+from studio_desktop.worker.train import EXIT_FAILED, EXIT_FINISHED, EXIT_STOPPED, run_training
+from tests.worker.test_training import ROOT, train_losses, wait_for
 
 PAIRS = [
     (f"Which colour is item {i}?", "The sky is blue.", "The fox jumps over the lazy dog.") for i in range(10)
@@ -81,3 +84,31 @@ def test_a_dataset_without_rejected_answers_fails_naming_the_row(preference_work
     failed = experiment.events()[-1]
     assert isinstance(failed, Failed) and failed.failure == "data"
     assert "row" in failed.message and "no rejected answer" in failed.message
+
+
+def test_stop_then_resume_reproduces_the_uninterrupted_preference_curve(
+    preference_workdir, make_config
+) -> None:
+    wd, catalog = preference_workdir
+    settings = {
+        "training__epochs": 6,
+        "training__save_checkpoint": "last",
+        "training__evaluation_epochs": 0.25,
+    }
+    reference = create_experiment(wd, catalog, preference_config(make_config, "pref-straight", **settings))
+    assert run_training(wd.root, reference.path) == EXIT_FINISHED
+    expected = train_losses(reference)
+
+    interrupted = create_experiment(wd, catalog, preference_config(make_config, "pref-stopped", **settings))
+    os.environ["PYTHONPATH"] = str(ROOT)
+    process = start_training_worker(wd.root, interrupted.path)
+    wait_for(lambda: any(isinstance(e, Progress) and e.step >= 5 for e in interrupted.events()))
+    interrupted.request_stop()
+    assert process.wait(timeout=300) == EXIT_STOPPED
+    stop_step = interrupted.events()[-1].step
+    assert stop_step < max(expected)
+    interrupted.stop_path.unlink()
+    assert run_training(wd.root, interrupted.path, resume=True) == EXIT_FINISHED
+    got = train_losses(interrupted)
+    assert sorted(got) == sorted(expected)
+    assert [got[s] for s in sorted(got)] == pytest.approx([expected[s] for s in sorted(expected)], rel=1e-4)

@@ -85,20 +85,26 @@ class EventCallback(TrainerCallback):
         self.samples_per_step = samples_per_step
         self.save_on_stop = save_on_stop
         self.stopped = False
+        self.perplexity = True
         self._clock: tuple[float, int, int] | None = None
         self._rate = 0.0
 
     @classmethod
-    def for_run(cls, setup: RunSetup, started: dict[str, Any]) -> EventCallback:
-        """The callback of a run: events to its sink, checkpoint on stop unless checkpoints are disabled."""
+    def for_run(cls, setup: RunSetup, started: dict[str, Any], perplexity: bool = True) -> EventCallback:
+        """The callback of a run: events to its sink, checkpoint on stop unless checkpoints are disabled.
+
+        ``perplexity``: the validation loss is a language-model loss, so ``val/perplexity`` is reported.
+        """
         training = setup.cfg.training
-        return cls(
+        callback = cls(
             setup.sink.emit,
             setup.should_stop,
             started,
             training.batch_size * training.grad_accumulation,
             training.save_checkpoint != "disable",
         )
+        callback.perplexity = perplexity
+        return callback
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.emit(Started(total_steps=state.max_steps, resumed_from_step=state.global_step, **self.started))
@@ -140,7 +146,7 @@ class EventCallback(TrainerCallback):
             name = metric_name(key)
             if name is not None and isinstance(value, (int, float)) and math.isfinite(value):
                 values[name] = float(value)
-        if "val/loss" in values:
+        if "val/loss" in values and self.perplexity:
             values["val/perplexity"] = math.exp(min(values["val/loss"], 50.0))
         if values:
             self.emit(

@@ -138,7 +138,8 @@ class PreferenceRecipe:
             **_loss_options(method, cfg.training.simpo_gamma),
         )
         validation = data.validation or []
-        callback = EventCallback.for_run(setup, started_fields(setup, model, data.train, validation))
+        started = started_fields(setup, model, data.train, validation)
+        callback = EventCallback.for_run(setup, started, perplexity=False)  # the loss is a preference loss
         trainer = trainer_class(
             model=model,
             args=args,

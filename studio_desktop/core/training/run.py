@@ -59,14 +59,14 @@ def run_recipe(recipe: Recipe, setup: RunSetup, inputs: RunInputs, checkpoint: P
         if inputs.validation and getattr(trainer, "last_eval_step", -1) != trainer.state.global_step:
             trainer.evaluate()
     save_trained(trainer.model, tokenizer, setup.paths.model)
-    setup.sink.emit(
-        Finished(status="finished", step=trainer.state.global_step, metrics=final_metrics(trainer))
-    )
+    metrics = final_metrics(trainer, callback.perplexity)
+    setup.sink.emit(Finished(status="finished", step=trainer.state.global_step, metrics=metrics))
     return "finished"
 
 
-def final_metrics(trainer: Any) -> dict[str, float]:
-    """The last value of every validation metric and the last training loss, from the Trainer's history."""
+def final_metrics(trainer: Any, perplexity: bool = True) -> dict[str, float]:
+    """The last value of every validation metric and the last training loss, from the Trainer's history
+    (with ``val/perplexity`` from the validation loss when ``perplexity``)."""
     from studio_desktop.core.training.callback import metric_name
 
     result: dict[str, float] = {}
@@ -75,6 +75,6 @@ def final_metrics(trainer: Any) -> dict[str, float]:
             name = metric_name(key)
             if name and isinstance(value, (int, float)):
                 result[name] = float(value)
-    if "val/loss" in result:
+    if "val/loss" in result and perplexity:
         result["val/perplexity"] = math.exp(min(result["val/loss"], 50.0))
     return result
