@@ -19,6 +19,11 @@ def demo_dataset_file() -> Path:
     return resources_dir() / "demo" / "studio_desktop_qa.csv"
 
 
+def demo_preferences_file() -> Path:
+    """A small preference set about Studio Desktop (prompt, chosen and rejected answers)."""
+    return resources_dir() / "demo" / "studio_desktop_preferences.csv"
+
+
 def demo_config_file() -> Path:
     """The config that fine-tunes the bundled backbone on the demo dataset."""
     return resources_dir() / "demo" / "demo_config.yaml"

@@ -317,3 +317,16 @@ def test_mouse_wheel_scrolls_past_unfocused_fields(form: ConfigForm) -> None:
     wheel(combo)
     assert form.config().training.epochs == 1
     assert form.config().training.optimizer == "AdamW8bit"
+
+
+def test_a_precision_that_is_slow_on_this_cpu_is_warned_in_the_form(form: ConfigForm) -> None:
+    from studio_desktop.core.precision import cpu_device_facts
+
+    assert not form.hardware_warning.isVisibleTo(form)  # auto never warns
+    form.editor("architecture.backbone_dtype").control.setCurrentText("bfloat16")
+    assert form.is_valid()
+    if cpu_device_facts().native_bf16:
+        assert not form.hardware_warning.isVisibleTo(form)
+    else:
+        assert form.hardware_warning.isVisibleTo(form)
+        assert "architecture.backbone_dtype = 'bfloat16' will be slow" in form.hardware_warning.text()

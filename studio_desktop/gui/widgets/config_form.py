@@ -39,6 +39,7 @@ from studio_desktop.gui.widgets.config_fields_editors import (
     field_tooltip,
     make_editor,
 )
+from studio_desktop.jobs.devices import planned_precision
 
 #: Fields whose allowed values depend on the problem type (the metadata lists the union).
 CHOICES_BY_PROBLEM_TYPE = {"training.loss_function": LOSSES, "prediction.metric": METRICS}
@@ -51,6 +52,7 @@ QCheckBox[invalid="true"] { border: 2px solid #d32f2f; border-radius: 3px; paddi
 QLabel[invalid="true"] { color: #d32f2f; }
 QLabel#configError { color: #d32f2f; }
 QLabel#configNotice { color: palette(placeholder-text); }
+QLabel#configWarning { color: #b26a00; }
 """
 _PATH_IN_MESSAGE = re.compile(r"^[a-z_]+(?:\.[a-z_0-9]+)?|\b[a-z_]+\.[a-z_0-9]+")
 
@@ -181,6 +183,9 @@ class ConfigForm(QWidget):
         self.error_label = QLabel(objectName="configError", wordWrap=True)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.hide()
+        self.hardware_warning = QLabel(objectName="configWarning", wordWrap=True)
+        self.hardware_warning.setToolTip("How the chosen precision runs on this computer")
+        self.hardware_warning.hide()
         self._build(datasets, backbones)
         self.setStyleSheet(STYLE)
         self.set_config(config or default_config())
@@ -208,6 +213,7 @@ class ConfigForm(QWidget):
         layout.addWidget(scroll, 1)
         layout.addWidget(self.notice)
         layout.addWidget(self.error_label)
+        layout.addWidget(self.hardware_warning)
 
     def _add_field(self, info: FieldInfo, datasets: Sequence[str], backbones: Sequence[str]) -> None:
         suggestions = [info.default, *backbones] if info.path == "llm_backbone" else datasets
@@ -340,6 +346,10 @@ class ConfigForm(QWidget):
         if self.error_label.text() != self._error:
             self.error_label.setText(self._error)
             self.error_label.setVisible(bool(self._error))
+        precision = planned_precision(self._config) if self._config is not None else None
+        warning = " ".join(precision.warnings) if precision else ""
+        self.hardware_warning.setText(warning)
+        self.hardware_warning.setVisible(bool(warning))
         if was_valid != self.is_valid():
             self.validity_changed.emit(self.is_valid())
 
