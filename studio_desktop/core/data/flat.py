@@ -7,6 +7,7 @@ to word its error message.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from studio_desktop.core.data.turns import RowError, RowProblems, to_text
+from studio_desktop.core.data.turns import RowError, RowProblems, is_list_like, to_text
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -67,6 +68,14 @@ def blank(texts: pa.Array) -> np.ndarray:
     return result
 
 
+def same_text(first: pa.Array, second: pa.Array) -> np.ndarray:
+    """Whether each pair of texts is equal once surrounding whitespace is trimmed."""
+    import pyarrow.compute as pc
+
+    equal = pc.equal(pc.utf8_trim(first, WHITESPACE), pc.utf8_trim(second, WHITESPACE))
+    return equal.to_numpy(zero_copy_only=False).astype(bool)
+
+
 def join_prompts(parts: list[pa.Array], separator: str) -> pa.Array:
     """The prompt columns of each row joined by ``separator``, blank parts left out."""
     import pyarrow as pa
@@ -86,8 +95,28 @@ def join_prompts(parts: list[pa.Array], separator: str) -> pa.Array:
     return pc.fill_null(joined, "")
 
 
+def check_text_cells(series: pd.Series, column: str, file: str | Path) -> None:
+    """Refuse a text column whose cells hold lists or objects (they would train as their Python text)."""
+    if series.dtype != object:
+        return
+    problems = RowProblems(file)
+    for row, value in enumerate(series.tolist(), start=1):
+        if isinstance(value, Mapping) or is_list_like(value):
+            kind = "an object" if isinstance(value, Mapping) else "a list"
+            reason = (
+                f"holds {kind}, not text; a column of turns needs the sharegpt or messages format, "
+                "otherwise choose a text column"
+            )
+            problems.add(row, RowError(reason, column))
+    problems.raise_if_any()
+
+
 def flat_columns(df: pd.DataFrame, mapping: Any, file: str | Path) -> FlatColumns:
     """The texts of every row; raises ``DataError`` naming the first bad row and counting the others."""
+    text_columns = (*mapping.prompt_columns, mapping.answer_column, mapping.system_column)
+    for column in (*text_columns, mapping.rejected_answer_column):
+        if column:
+            check_text_cells(df[column], column, file)
     parts = [text_array(df[column]) for column in mapping.prompt_columns]
     prompts = join_prompts(parts, mapping.prompt_column_separator)
     answers = text_array(df[mapping.answer_column])
@@ -95,7 +124,7 @@ def flat_columns(df: pd.DataFrame, mapping: Any, file: str | Path) -> FlatColumn
     rejected = text_array(df[mapping.rejected_answer_column]) if mapping.rejected_answer_column else None
     bad = blank(prompts) | blank(answers)
     if rejected is not None:
-        bad |= blank(rejected)
+        bad |= blank(rejected) | same_text(answers, rejected)
     count = int(bad.sum())
     if count:
         first = int(np.argmax(bad))
@@ -127,5 +156,10 @@ def flat_row_problem(prompt: str, answer: str, rejected: str | None, mapping: An
     if rejected is not None and not rejected.strip():
         return RowError(
             "the rejected answer is empty; fill it in or remove the row", mapping.rejected_answer_column
+        )
+    if rejected is not None and rejected.strip() == answer.strip():
+        return RowError(
+            "the rejected answer is the same as the chosen one; fix or remove the row",
+            mapping.rejected_answer_column,
         )
     return None

@@ -49,6 +49,7 @@ _INSTRUCTION_EXTRA_NAMES = ("input", "context")
 _SYSTEM_NAMES = ("system", "systemprompt")
 _PARENT_NAMES = ("parentid", "parent")
 _REJECTED_NAMES = ("rejected", "rejectedresponse")
+_CHOSEN_NAMES = ("chosen", "chosenresponse")
 _CONVERSATION_NAMES = ("conversations", "messages", "conversation", "chat", "chosen")
 _SNIFF_ROWS = 50
 
@@ -59,7 +60,8 @@ class ColumnMapping:
 
     Flat formats read ``prompt_columns`` (joined by ``prompt_column_separator``, empty parts skipped) and
     ``answer_column``; ``id_column`` with ``parent_id_column`` chains rows into multi-turn conversations.
-    Nested formats read ``conversation_column``; a system turn there wins over ``system_column``.
+    Nested formats read ``conversation_column``; a system turn there wins over ``system_column``; with an
+    ``answer_column`` the conversations end with the user's turn and that column holds the final answer.
     ``rejected_answer_column`` holds the rejected answer of preference data.
     """
 
@@ -133,8 +135,13 @@ def guess_mapping(df: pd.DataFrame, file: str | Path | None = None) -> ColumnMap
     nested = _guess_nested(df, by_name)
     if nested is not None:
         fmt, column = nested
+        chosen = pick(_CHOSEN_NAMES)  # LLaMA-Factory: the prompt turns here, the chosen answer beside them
         return ColumnMapping(
-            fmt, conversation_column=column, system_column=system, rejected_answer_column=rejected
+            fmt,
+            conversation_column=column,
+            answer_column=chosen if chosen != column else None,
+            system_column=system,
+            rejected_answer_column=rejected,
         )
     prompt, answer = pick(_PROMPT_NAMES), pick(_ANSWER_NAMES)
     if prompt is None or answer is None:
@@ -257,6 +264,8 @@ def _normalise_name(name: str) -> str:
 def _used_columns(mapping: ColumnMapping) -> Iterator[tuple[str, str]]:
     if mapping.is_nested:
         yield "conversation column", mapping.conversation_column or ""
+        if mapping.answer_column is not None:
+            yield "answer column", mapping.answer_column
     else:
         for column in mapping.prompt_columns:
             yield "prompt column", column
@@ -351,7 +360,7 @@ def _row_ids(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path) -> list
 
 def _nested_conversations(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path) -> list[Conversation]:
     column = mapping.conversation_column or ""
-    rejected_column = mapping.rejected_answer_column
+    rejected_column, answer_column = mapping.rejected_answer_column, mapping.answer_column
     return nested_conversations(
         df[column].tolist(),
         mapping.format,
@@ -361,4 +370,6 @@ def _nested_conversations(df: pd.DataFrame, mapping: ColumnMapping, file: str | 
         rejected_cells=df[rejected_column].tolist() if rejected_column else None,
         rejected_column=rejected_column,
         file=file,
+        answer_cells=df[answer_column].tolist() if answer_column else None,
+        answer_column=answer_column,
     )

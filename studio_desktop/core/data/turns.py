@@ -140,19 +140,28 @@ def nested_conversations(
     rejected_cells: Sequence[object] | None,
     rejected_column: str | None,
     file: str | Path,
+    answer_cells: Sequence[object] | None = None,
+    answer_column: str | None = None,
 ) -> list[Conversation]:
     """One conversation per cell; raises ``DataError`` naming the first bad row and counting the others.
 
-    A system turn in the cell wins over ``systems``; ``rejected_cells`` hold text or a list of turns.
+    A system turn in the cell wins over ``systems``. ``answer_cells`` (LLaMA-Factory's ``chosen``) hold the
+    final answer of conversations that end with the user's turn. ``rejected_cells`` hold text, one turn
+    object, or a whole conversation that shares the chosen one's prompt (HH-RLHF/UltraFeedback style).
     """
     problems = RowProblems(file)
     conversations: list[Conversation] = []
     for i, cell in enumerate(cells):
         try:
-            system, messages = parse_turns(cell, fmt, column)
+            if answer_cells is None:
+                system, messages = parse_turns(cell, fmt, column)
+            else:
+                system, prompt = parse_prompt_turns(cell, fmt, column)
+                answer = Message("assistant", answer_text(answer_cells[i], fmt, answer_column))
+                messages = (*prompt, answer)
             rejected = None
             if rejected_cells is not None:
-                rejected = _rejected_answer(rejected_cells[i], fmt, rejected_column)
+                rejected = _rejected_answer(rejected_cells[i], fmt, rejected_column, messages)
         except RowError as problem:
             problems.add(i + 1, problem)
             continue
@@ -163,10 +172,44 @@ def nested_conversations(
     return conversations
 
 
-def parse_turns(cell: object, fmt: DatasetFormat, column: str) -> tuple[str, tuple[Message, ...]]:
-    """The system prompt and the user/assistant turns up to the last assistant turn."""
+def parse_prompt_turns(cell: object, fmt: DatasetFormat, column: str) -> tuple[str, tuple[Message, ...]]:
+    """The system prompt and the turns of a conversation that ends with the user's turn (its answer is
+    in another column)."""
+    system, numbered = _alternating_turns(cell, fmt, column)
+    if not numbered or numbered[-1][1].role != "user":
+        raise RowError(
+            "the conversation must end with the user's turn when the answer is in its own column; "
+            "clear the answer column or remove the final assistant turn",
+            column,
+        )
+    _check_filled(numbered, column)
+    return system, tuple(message for _, message in numbered)
+
+
+def answer_text(cell: object, fmt: DatasetFormat, column: str | None, what: str = "answer") -> str:
+    """A final answer: text, one assistant turn object, or the last assistant turn of a list of turns."""
+    if isinstance(cell, Mapping):
+        role, content = _read_turn(cell, 1, fmt, column or "")
+        if role != "assistant":
+            raise RowError(f"holds a {role} turn where an assistant answer is expected", column)
+        text = content
+    elif is_list_like(cell):
+        text = parse_turns(cell, fmt, column or "")[1][-1].content
+    else:
+        text = to_text(cell)
+    if not text.strip():
+        raise RowError(f"the {what} is empty; fill it in or remove the row", column)
+    return text
+
+
+NumberedTurns = list[tuple[int, Message]]
+
+
+def _alternating_turns(cell: object, fmt: DatasetFormat, column: str) -> tuple[str, NumberedTurns]:
+    """The system prompt and the numbered user/assistant turns, checked to start with the user and
+    alternate."""
     system = ""
-    numbered: list[tuple[int, Message]] = []
+    numbered: NumberedTurns = []
     for number, turn in enumerate(_turn_list(cell, column), start=1):
         role, content = _read_turn(turn, number, fmt, column)
         if role == "system":
@@ -187,13 +230,23 @@ def parse_turns(cell: object, fmt: DatasetFormat, column: str) -> tuple[str, tup
                 column,
             )
         numbered.append((number, Message(role, content)))
+    return system, numbered
+
+
+def _check_filled(numbered: NumberedTurns, column: str) -> None:
+    for number, message in numbered:
+        if not message.content.strip():
+            raise RowError(f"turn {number} ({message.role}) is empty; fill it in or remove the row", column)
+
+
+def parse_turns(cell: object, fmt: DatasetFormat, column: str) -> tuple[str, tuple[Message, ...]]:
+    """The system prompt and the user/assistant turns up to the last assistant turn."""
+    system, numbered = _alternating_turns(cell, fmt, column)
     while numbered and numbered[-1][1].role == "user":
         numbered.pop()
     if not numbered:
         raise RowError("the conversation has no assistant turn; add the answer as an assistant turn", column)
-    for number, message in numbered:
-        if not message.content.strip():
-            raise RowError(f"turn {number} ({message.role}) is empty; fill it in or remove the row", column)
+    _check_filled(numbered, column)
     return system, tuple(message for _, message in numbered)
 
 
@@ -261,11 +314,22 @@ def _content_text(content: object, number: int, column: str) -> str:
     return "".join(texts)
 
 
-def _rejected_answer(cell: object, fmt: DatasetFormat, column: str | None) -> str:
-    """The rejected answer: a text cell, or the last assistant turn of a list of turns."""
+def _rejected_answer(
+    cell: object, fmt: DatasetFormat, column: str | None, chosen: tuple[Message, ...]
+) -> str:
+    """The rejected answer of a preference pair whose chosen conversation is ``chosen``: text, one turn
+    object, or a whole conversation that must share the chosen one's prompt."""
     if is_list_like(cell):
-        return parse_turns(cell, fmt, column or "")[1][-1].content
-    text = to_text(cell)
-    if not text.strip():
-        raise RowError("the rejected answer is empty; fill it in or remove the row", column)
+        rejected = parse_turns(cell, fmt, column or "")[1]
+        if rejected[:-1] != chosen[:-1]:
+            raise RowError(
+                "the rejected conversation differs from the chosen one before the final answer; a "
+                "preference pair must share its prompt",
+                column,
+            )
+        text = rejected[-1].content
+    else:
+        text = answer_text(cell, fmt, column, "rejected answer")
+    if text.strip() == chosen[-1].content.strip():
+        raise RowError("the rejected answer is the same as the chosen one; fix or remove the row", column)
     return text
