@@ -6,7 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["train_throughput.py", "gui_startup.py", "chat_latency.py", "data_import.py"]
+BENCHMARKS = [
+    "train_throughput.py",
+    "dpo_throughput.py",
+    "gui_startup.py",
+    "chat_latency.py",
+    "data_import.py",
+]
 
 
 def main() -> int:

@@ -3,9 +3,10 @@
 Both train the same backbone on the same length-varied data (demo questions with answers of 20-512 tokens),
 with the same LoRA settings, learning rate, schedule, seed, batch size and number of optimizer steps, each in
 its own process. The baseline is the script the Hugging Face docs teach: a chat-templated dataset with the
-prompt masked, ``DataCollatorForSeq2Seq`` padding each batch to its longest sample, ``Trainer`` with
-``bf16=True`` (autocast on the CPU). The candidate is ``studio-desktop worker train`` on an experiment with
-the same settings.
+prompt masked, ``DataCollatorForSeq2Seq`` padding each batch to its longest sample, ``Trainer`` in the
+precision that is fastest on this CPU (``bf16=True`` autocast where bfloat16 is native, float32 elsewhere).
+The candidate is ``studio-desktop worker train`` on an experiment with the same settings and the product's
+defaults for the rest (precision ``auto``).
 
 Printed: useful (non-padding) tokens per second while training (first step to last, the same clock in both),
 peak resident memory of each process, final validation loss of each, and the ratios with their targets.
@@ -146,7 +147,7 @@ def baseline(job: dict[str, Any]) -> None:
         lr_scheduler_type="cosine",
         weight_decay=0.0,
         max_grad_norm=0.0,
-        bf16=True,
+        bf16=job["bf16"],
         use_cpu=True,
         logging_steps=1,
         save_strategy="no",
@@ -248,8 +249,11 @@ def main() -> int:
 
     from transformers import AutoTokenizer
 
+    from studio_desktop.core.hardware import cpu_facts
+
     CACHE.mkdir(parents=True, exist_ok=True)
     model = model_folder(args.model)
+    cpu = cpu_facts()
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         write_data(tmp_path, args.steps * args.batch, 8 * args.batch, AutoTokenizer.from_pretrained(model))
@@ -257,6 +261,7 @@ def main() -> int:
             "model": str(model),
             "data": tmp,
             "batch": args.batch,
+            "bf16": cpu.native_bf16,
             "output": str(tmp_path / "baseline"),
             "result": str(tmp_path / "baseline.json"),
         }
@@ -286,6 +291,8 @@ def main() -> int:
 
     settings = f" (candidate with {', '.join(args.set)})" if args.set else ""
     print(f"train_throughput: {args.model} backbone, {args.steps} steps of {args.batch}{settings}")
+    baseline_precision = "bf16 autocast" if cpu.native_bf16 else "float32"
+    print(f"  CPU {cpu.describe()}; baseline precision: {baseline_precision}")
     print("                              useful tok/s   val loss   peak RSS   wall")
     for name, figures, rss_mib, wall in (
         ("baseline Trainer + PEFT", base, base_rss, base_wall),
