@@ -10,7 +10,16 @@ PROBLEM_TYPES = (CAUSAL_LM, DPO, CLASSIFICATION, REGRESSION)
 
 LOSSES = {
     CAUSAL_LM: ("TokenAveragedCrossEntropy", "SampleAveragedCrossEntropy"),
-    DPO: ("DPOLoss", "DPOHingeLoss", "DPOIPOLoss", "KTOPairLoss", "CPOLoss", "SimPOLoss", "ORPOLoss"),
+    DPO: (
+        "DPOLoss",
+        "DPOHingeLoss",
+        "DPOIPOLoss",
+        "KTOPairLoss",
+        "CPOLoss",
+        "SimPOLoss",
+        "ORPOLoss",
+        "KTOLoss",
+    ),
     CLASSIFICATION: ("BinaryCrossEntropyLoss", "CrossEntropyLoss"),
     REGRESSION: ("MSELoss", "MAELoss"),
 }

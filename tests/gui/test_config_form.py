@@ -168,6 +168,7 @@ def test_switching_to_dpo_shows_beta_and_loads_its_defaults(qtbot, form: ConfigF
         "CPOLoss",
         "SimPOLoss",
         "ORPOLoss",
+        "KTOLoss",
     ]
     assert "keeping your changes" in form.notice.text()
 

@@ -58,9 +58,10 @@ def test_every_preference_loss_trains_and_reports_rewards(preference_workdir, ma
     )
     experiment = create_experiment(wd, catalog, cfg)
     assert run_training(wd.root, experiment.path) == EXIT_FINISHED, experiment.events()[-1]
-    margins = metrics(experiment, "train/rewards/margins")
-    assert len(margins) == 12  # 8 training pairs, batch 2, 3 epochs
-    assert metrics(experiment, "val/rewards/accuracies")
+    steps = [e.step for e in experiment.events() if isinstance(e, Progress)]
+    # 8 training pairs in batches of 2 for 3 epochs; KTO trains each pair as 2 rated answers.
+    assert steps[-1] == (24 if loss == "KTOLoss" else 12)
+    assert metrics(experiment, "train/rewards/margins")
     final = experiment.events()[-1]
     assert isinstance(final, Finished) and "val/rewards/margins" in final.metrics
     assert (experiment.model_dir / "adapter_model.safetensors").is_file()
@@ -74,6 +75,28 @@ def test_dpo_margin_rises_on_a_memorisable_pair_set(preference_workdir, make_con
     margins = metrics(experiment, "val/rewards/margins")
     assert margins[-1] > margins[0] + 0.1
     assert metrics(experiment, "val/rewards/accuracies")[-1] == 1.0
+
+
+def test_kto_trains_on_answers_rated_by_a_desirability_column(preference_workdir, make_config) -> None:
+    wd, catalog = preference_workdir
+    source = wd.root.parent / "rated.csv"
+    with source.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["prompt", "answer", "kto_tag"])
+        for prompt, chosen, rejected in PAIRS:
+            writer.writerows([(prompt, chosen, "true"), (prompt, rejected, "false")])
+    request = ImportRequest(source=source, name="rated", backbone=str(Path(make_config("x").llm_backbone)))
+    import_dataset(wd, catalog, request)
+    cfg = preference_config(
+        make_config, "kto-rated", dataset__train_dataframe="rated", training__loss_function="KTOLoss"
+    )
+    experiment = create_experiment(wd, catalog, cfg)
+    assert run_training(wd.root, experiment.path) == EXIT_FINISHED, experiment.events()[-1]
+    assert metrics(experiment, "train/kl") and metrics(experiment, "val/rewards/chosen")
+    dpo = preference_config(make_config, "dpo-rated", dataset__train_dataframe="rated")
+    refused = create_experiment(wd, catalog, dpo)
+    assert run_training(wd.root, refused.path) == EXIT_FAILED
+    assert "train with KTOLoss" in refused.events()[-1].message
 
 
 def test_a_dataset_without_rejected_answers_fails_naming_the_row(preference_workdir, make_config) -> None:

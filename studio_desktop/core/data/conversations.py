@@ -22,6 +22,7 @@ class Conversation:
 
     ``tree_id`` groups conversations that share a root (parent-id chains): a split never separates them.
     ``rejected_answer`` is the alternative final answer of preference data (DPO family), else ``None``.
+    ``desirable`` rates the final answer of unpaired preference data (KTO): good (True) or bad (False).
     ``source_row`` is the 1-based row (or line) in the source file of the last turn, for error messages.
     """
 
@@ -31,6 +32,7 @@ class Conversation:
     messages: tuple[Message, ...]
     source_row: int
     rejected_answer: str | None = None
+    desirable: bool | None = None
 
     @property
     def prompt_messages(self) -> tuple[Message, ...]:

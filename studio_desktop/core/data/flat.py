@@ -27,14 +27,46 @@ WHITESPACE = (
 )
 
 
+GOOD_WORDS = frozenset({"true", "1", "yes", "good", "desirable", "1.0"})
+BAD_WORDS = frozenset({"false", "0", "no", "bad", "undesirable", "0.0"})
+
+
 @dataclass(frozen=True)
 class FlatColumns:
-    """The texts of a flat table's rows: string arrays without nulls (``None`` for unmapped columns)."""
+    """The texts of a flat table's rows: string arrays without nulls (``None`` for unmapped columns), and
+    the desirability flags of unpaired preference data."""
 
     prompts: pa.Array
     answers: pa.Array
     systems: pa.Array | None
     rejected: pa.Array | None
+    desirable: pa.Array | None = None
+
+
+def desirability(value: object, column: str | None) -> bool:
+    """A desirability cell (true/false, 1/0, yes/no, good/bad) as a bool; anything else is a RowError."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    word = to_text(value).strip().lower()
+    if word in GOOD_WORDS:
+        return True
+    if word in BAD_WORDS:
+        return False
+    shown = to_text(value) or "empty"
+    raise RowError(f"the desirability is {shown!r}; use true/false, 1/0 or yes/no", column)
+
+
+def desirability_values(series: pd.Series, column: str, file: str | Path) -> list[bool]:
+    """Every desirability cell of a column; raises ``DataError`` naming the first bad row."""
+    problems = RowProblems(file)
+    values: list[bool] = []
+    for row, value in enumerate(series.tolist(), start=1):
+        try:
+            values.append(desirability(value, column))
+        except RowError as problem:
+            problems.add(row, problem)
+    problems.raise_if_any()
+    return values
 
 
 def text_array(series: pd.Series) -> pa.Array:
@@ -138,7 +170,13 @@ def flat_columns(df: pd.DataFrame, mapping: Any, file: str | Path) -> FlatColumn
         problems.add(first + 1, problem or RowError("the row is empty", None))
         problems.count = count
         problems.raise_if_any()
-    return FlatColumns(prompts, answers, systems, rejected)
+    desirable = None
+    if mapping.desirability_column:
+        import pyarrow as pa
+
+        flags = desirability_values(df[mapping.desirability_column], mapping.desirability_column, file)
+        desirable = pa.array(flags, type=pa.bool_())
+    return FlatColumns(prompts, answers, systems, rejected, desirable)
 
 
 def flat_row_problem(prompt: str, answer: str, rejected: str | None, mapping: Any) -> RowError | None:

@@ -19,10 +19,11 @@ import pandas as pd
 
 from studio_desktop.core.data.chains import build_chain_conversations, index_unique_ids
 from studio_desktop.core.data.conversations import Conversation, Message
-from studio_desktop.core.data.flat import flat_columns
+from studio_desktop.core.data.flat import desirability, desirability_values, flat_columns
 from studio_desktop.core.data.store import conversations_table, flat_table
 from studio_desktop.core.data.turns import (
     DatasetFormat,
+    RowError,
     first_turn,
     nested_conversations,
     to_text,
@@ -50,6 +51,7 @@ _SYSTEM_NAMES = ("system", "systemprompt")
 _PARENT_NAMES = ("parentid", "parent")
 _REJECTED_NAMES = ("rejected", "rejectedresponse")
 _CHOSEN_NAMES = ("chosen", "chosenresponse")
+_DESIRABILITY_NAMES = ("ktotag", "desirable", "desirability", "label")
 _CONVERSATION_NAMES = ("conversations", "messages", "conversation", "chat", "chosen")
 _SNIFF_ROWS = 50
 
@@ -62,7 +64,8 @@ class ColumnMapping:
     ``answer_column``; ``id_column`` with ``parent_id_column`` chains rows into multi-turn conversations.
     Nested formats read ``conversation_column``; a system turn there wins over ``system_column``; with an
     ``answer_column`` the conversations end with the user's turn and that column holds the final answer.
-    ``rejected_answer_column`` holds the rejected answer of preference data.
+    ``rejected_answer_column`` holds the rejected answer of preference data; ``desirability_column`` rates
+    the answer of unpaired preference data (KTO) as good or bad.
     """
 
     format: DatasetFormat
@@ -72,6 +75,7 @@ class ColumnMapping:
     id_column: str | None = None
     parent_id_column: str | None = None
     rejected_answer_column: str | None = None
+    desirability_column: str | None = None
     conversation_column: str | None = None
     prompt_column_separator: str = "\n\n"
 
@@ -132,6 +136,8 @@ def guess_mapping(df: pd.DataFrame, file: str | Path | None = None) -> ColumnMap
 
     system = pick(_SYSTEM_NAMES)
     rejected = pick(_REJECTED_NAMES)
+    rated = pick(_DESIRABILITY_NAMES)
+    desirable = rated if rated is not None and rejected is None and _looks_rated(df[rated]) else None
     nested = _guess_nested(df, by_name)
     if nested is not None:
         fmt, column = nested
@@ -142,6 +148,7 @@ def guess_mapping(df: pd.DataFrame, file: str | Path | None = None) -> ColumnMap
             answer_column=chosen if chosen != column else None,
             system_column=system,
             rejected_answer_column=rejected,
+            desirability_column=desirable,
         )
     prompt, answer = pick(_PROMPT_NAMES), pick(_ANSWER_NAMES)
     if prompt is None or answer is None:
@@ -167,6 +174,7 @@ def guess_mapping(df: pd.DataFrame, file: str | Path | None = None) -> ColumnMap
         id_column=id_column,
         parent_id_column=parent if id_column is not None else None,
         rejected_answer_column=rejected,
+        desirability_column=desirable if id_column is None else None,
     )
 
 
@@ -191,6 +199,7 @@ def validate_mapping(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path)
             raise DataError("no prompt column is set; pass --prompt-column", file=file)
         if mapping.answer_column is None:
             raise DataError("no answer column is set; pass --answer-column", file=file)
+    _check_desirability(mapping, file)
     if mapping.parent_id_column is not None:
         if mapping.id_column is None:
             raise DataError(
@@ -212,6 +221,19 @@ def validate_mapping(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path)
                 file=file,
                 field=column,
             )
+
+
+def _check_desirability(mapping: ColumnMapping, file: str | Path) -> None:
+    """A desirability column rates single answers: no rejected answers, no parent-id chains."""
+    if mapping.desirability_column is None:
+        return
+    if mapping.rejected_answer_column is not None or mapping.parent_id_column is not None:
+        raise DataError(
+            "a desirability column rates single answers: it cannot be combined with a rejected answer "
+            "column or parent ids; clear one of them",
+            file=file,
+            field=mapping.desirability_column,
+        )
 
 
 def to_conversations(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path) -> list[Conversation]:
@@ -242,7 +264,7 @@ def to_conversation_table(df: pd.DataFrame, mapping: ColumnMapping, file: str | 
         ids = pa.array(np.arange(1, len(df) + 1, dtype=np.int64)).cast(pa.string())
     else:
         ids = pa.array(_row_ids(df, mapping, file), type=pa.string())
-    return flat_table(ids, columns.prompts, columns.answers, columns.systems, columns.rejected)
+    return flat_table(ids, columns)
 
 
 @contextmanager
@@ -275,6 +297,7 @@ def _used_columns(mapping: ColumnMapping) -> Iterator[tuple[str, str]]:
         ("id column", mapping.id_column),
         ("parent id column", mapping.parent_id_column),
         ("rejected answer column", mapping.rejected_answer_column),
+        ("desirability column", mapping.desirability_column),
     ]
     for setting, column in optional:
         if column is not None:
@@ -316,6 +339,16 @@ def _guess_nested(df: pd.DataFrame, by_name: dict[str, str]) -> tuple[DatasetFor
     return None
 
 
+def _looks_rated(series: pd.Series) -> bool:
+    """Whether the first cells of a column all read as desirability flags (a 'label' may be a class)."""
+    try:
+        for value in series.head(_SNIFF_ROWS).tolist():
+            desirability(value, None)
+    except RowError:
+        return False
+    return True
+
+
 def _texts(series: pd.Series) -> list[str]:
     return [to_text(value) for value in series.tolist()]
 
@@ -326,6 +359,7 @@ def _flat_conversations(df: pd.DataFrame, mapping: ColumnMapping, file: str | Pa
     prompts, answers = columns.prompts.to_pylist(), columns.answers.to_pylist()
     systems = columns.systems.to_pylist() if columns.systems is not None else [""] * n
     rejected = columns.rejected.to_pylist() if columns.rejected is not None else None
+    desirable = columns.desirable.to_pylist() if columns.desirable is not None else [None] * n
     if mapping.is_chained:
         return build_chain_conversations(
             df[mapping.id_column].tolist(),
@@ -347,6 +381,7 @@ def _flat_conversations(df: pd.DataFrame, mapping: ColumnMapping, file: str | Pa
             messages=(Message("user", prompts[i]), Message("assistant", answers[i])),
             source_row=i + 1,
             rejected_answer=rejected[i] if rejected else None,
+            desirable=desirable[i],
         )
         for i in range(n)
     ]
@@ -372,4 +407,10 @@ def _nested_conversations(df: pd.DataFrame, mapping: ColumnMapping, file: str | 
         file=file,
         answer_cells=df[answer_column].tolist() if answer_column else None,
         answer_column=answer_column,
+        desirable=_desirable(df, mapping, file),
     )
+
+
+def _desirable(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path) -> list[bool] | None:
+    column = mapping.desirability_column
+    return desirability_values(df[column], column, file) if column else None

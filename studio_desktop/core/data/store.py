@@ -17,6 +17,8 @@ from studio_desktop.core.data.conversations import Conversation, Message
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from studio_desktop.core.data.flat import FlatColumns
+
 
 def _message_type():
     import pyarrow as pa
@@ -35,6 +37,7 @@ def _schema():
             ("messages", pa.list_(_message_type())),
             ("source_row", pa.int64()),
             ("rejected_answer", pa.string()),
+            ("desirable", pa.bool_()),
         ]
     )
 
@@ -50,19 +53,26 @@ def conversations_table(conversations: Sequence[Conversation]) -> pa.Table:
         "messages": [[{"role": m.role, "content": m.content} for m in c.messages] for c in conversations],
         "source_row": [c.source_row for c in conversations],
         "rejected_answer": [c.rejected_answer for c in conversations],
+        "desirable": [c.desirable for c in conversations],
     }
     return pa.table(columns, schema=_schema())
 
 
-def flat_table(
-    ids: pa.Array, prompts: pa.Array, answers: pa.Array, systems: pa.Array | None, rejected: pa.Array | None
-) -> pa.Table:
+def flat_table(ids: pa.Array, columns: FlatColumns) -> pa.Table:
     """One single-exchange conversation per row (row ``i`` is source row ``i + 1``); every id is its own tree.
 
-    All arrays are string arrays of the same length; ``prompts``, ``answers`` and ``systems`` hold no nulls.
+    ``ids`` and the text arrays are string arrays of the same length; prompts, answers and systems hold no
+    nulls; the desirability flags are a boolean array.
     """
     import pyarrow as pa
 
+    prompts, answers, systems, rejected, desirable = (
+        columns.prompts,
+        columns.answers,
+        columns.systems,
+        columns.rejected,
+        columns.desirable,
+    )
     n = len(ids)
     contents = pa.concat_arrays([prompts.cast(pa.string()), answers.cast(pa.string())])
     contents = contents.take(pa.array(np.arange(2 * n, dtype=np.int64).reshape(2, n).T.ravel()))
@@ -77,6 +87,7 @@ def flat_table(
         messages,
         pa.array(np.arange(1, n + 1, dtype=np.int64)),
         rejected if rejected is not None else pa.nulls(n, pa.string()),
+        desirable if desirable is not None else pa.nulls(n, pa.bool_()),
     ]
     schema = _schema()
     return pa.Table.from_arrays(
@@ -95,14 +106,16 @@ def table_conversations(table: pa.Table) -> list[Conversation]:
             messages=tuple(Message(role=m["role"], content=m["content"]) for m in messages),
             source_row=row,
             rejected_answer=rejected,
+            desirable=desirable,
         )
-        for cid, tree, system, messages, row, rejected in zip(
+        for cid, tree, system, messages, row, rejected, desirable in zip(
             data["conversation_id"],
             data["tree_id"],
             data["system"],
             data["messages"],
             data["source_row"],
             data["rejected_answer"],
+            data.get("desirable", [None] * table.num_rows),
             strict=True,
         )
     ]

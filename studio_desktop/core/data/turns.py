@@ -142,6 +142,7 @@ def nested_conversations(
     file: str | Path,
     answer_cells: Sequence[object] | None = None,
     answer_column: str | None = None,
+    desirable: Sequence[bool] | None = None,
 ) -> list[Conversation]:
     """One conversation per cell; raises ``DataError`` naming the first bad row and counting the others.
 
@@ -167,7 +168,8 @@ def nested_conversations(
             continue
         if not system and systems is not None:
             system = systems[i]
-        conversations.append(Conversation(ids[i], ids[i], system, messages, i + 1, rejected))
+        rating = desirable[i] if desirable is not None else None
+        conversations.append(Conversation(ids[i], ids[i], system, messages, i + 1, rejected, rating))
     problems.raise_if_any()
     return conversations
 

@@ -34,10 +34,11 @@ PREFERENCE_PREFIX = "rewards/"
 
 def metric_name(key: str) -> str | None:
     """Event name of a Trainer log key: ``loss`` → ``train/loss``, ``eval_loss`` → ``val/loss``,
-    ``rewards/margins`` → ``train/rewards/margins``, ``eval_rewards/margins`` → ``val/rewards/margins``."""
+    ``rewards/margins`` → ``train/rewards/margins``, ``eval_rewards/margins`` → ``val/rewards/margins``
+    (KTO's ``kl`` likewise)."""
     if key in METRIC_NAMES:
         return METRIC_NAMES[key]
-    if key.startswith(PREFERENCE_PREFIX):
+    if key.startswith(PREFERENCE_PREFIX) or key == "kl":
         return f"train/{key}"
     if key.startswith("eval_"):
         name = key[len("eval_") :]

@@ -9,6 +9,8 @@ picks the method:
   a running reward baseline, as KTO-pair does against a KL estimate).
 - CPOLoss and SimPOLoss (``simpo_gamma``): TRL's CPOTrainer; ORPOLoss: TRL's ORPOTrainer. These need no
   reference model.
+- KTOLoss: TRL's KTOTrainer on unpaired data: rows rated by a desirability column as they are, and each
+  preference pair as one good and one bad answer.
 
 With LoRA, the DPO reference model is the backbone with the adapter switched off (no second copy in
 memory); a full fine-tune gets TRL's frozen copy. ``training.beta`` is the preference strength (ORPO's
@@ -36,6 +38,7 @@ class PreferenceMethod:
     trainer: str
     config: str
     options: tuple[tuple[str, Any], ...] = ()
+    unpaired: bool = False  # trains on single rated answers (prompt, completion, label)
 
 
 _DPO = ("trl", "DPOTrainer", "DPOConfig")
@@ -48,6 +51,7 @@ METHODS: dict[str, PreferenceMethod] = {
     "CPOLoss": PreferenceMethod(*_CPO, (("loss_type", "sigmoid"),)),
     "SimPOLoss": PreferenceMethod(*_CPO, (("loss_type", "simpo"), ("cpo_alpha", 0.0))),
     "ORPOLoss": PreferenceMethod("trl.experimental.orpo", "ORPOTrainer", "ORPOConfig"),
+    "KTOLoss": PreferenceMethod("trl", "KTOTrainer", "KTOConfig", unpaired=True),
 }
 
 
@@ -61,14 +65,19 @@ class PreferenceData:
     references: list[str]
 
 
-def check_pairs(conversations: list[Conversation], what: str) -> None:
-    """Every conversation must carry a rejected answer that differs from the chosen one."""
+def check_pairs(conversations: list[Conversation], what: str, unpaired: bool) -> None:
+    """Every conversation must carry a rejected answer that differs from the chosen one, or, for an
+    unpaired method, be a pair or a rated answer."""
     for conversation in conversations:
         rejected = conversation.rejected_answer
+        if unpaired and conversation.desirable is not None:
+            continue
         if rejected is None or not rejected.strip():
+            rated = " or a desirability column (KTOLoss)" if unpaired else ""
+            hint = " Rated answers (a desirability column) train with KTOLoss." if not unpaired else ""
             raise DataError(
                 f"{what} row {conversation.source_row}: no rejected answer; preference training needs one "
-                "per row: import the dataset with a rejected answer column (dataset.rejected_answer_column)."
+                f"per row: import the dataset with a rejected answer column{rated}.{hint}"
             )
         if rejected.strip() == conversation.answer.strip():
             raise DataError(
@@ -87,15 +96,19 @@ class PreferenceRecipe:
 
         from studio_desktop.core.data.prepare import generation_prompts, template_settings
 
-        check_pairs(train, "training data")
-        check_pairs(validation, "validation data")
+        unpaired = METHODS[setup.cfg.training.loss_function].unpaired
+        check_pairs(train, "training data", unpaired)
+        check_pairs(validation, "validation data", unpaired)
         settings = template_settings(setup.cfg.dataset)
         end = tokenizer.eos_token or ""
 
         def pairs(conversations: list[Conversation]) -> Any:
+            prompts = generation_prompts(tokenizer, conversations, settings)
+            if unpaired:
+                return Dataset.from_dict(rated_answers(conversations, prompts, end))
             return Dataset.from_dict(
                 {
-                    "prompt": generation_prompts(tokenizer, conversations, settings),
+                    "prompt": prompts,
                     "chosen": [c.answer + end for c in conversations],
                     "rejected": [(c.rejected_answer or "") + end for c in conversations],
                 }
@@ -164,6 +177,21 @@ class PreferenceRecipe:
             )
         trainer.remove_callback(PrinterCallback)
         return TrainerRun(trainer, callback)
+
+
+def rated_answers(conversations: list[Conversation], prompts: list[str], end: str) -> dict[str, list]:
+    """KTO's unpaired rows: a rated answer as it is, a pair as its chosen (good) and rejected (bad) answer."""
+    rows: dict[str, list] = {"prompt": [], "completion": [], "label": []}
+    for conversation, prompt in zip(conversations, prompts, strict=True):
+        if conversation.desirable is not None:
+            answers = [(conversation.answer, conversation.desirable)]
+        else:
+            answers = [(conversation.answer, True), (conversation.rejected_answer or "", False)]
+        for answer, good in answers:
+            rows["prompt"].append(prompt)
+            rows["completion"].append(answer + end)
+            rows["label"].append(good)
+    return rows
 
 
 def _loss_options(method: PreferenceMethod, simpo_gamma: float) -> dict[str, Any]:

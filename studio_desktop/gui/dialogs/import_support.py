@@ -30,6 +30,10 @@ COLUMN_FIELDS = {
     "id_column": ("ID", "Column with row ids, for multi-turn chains (optional)."),
     "parent_id_column": ("Parent ID", "Column with the parent row's id, for multi-turn chains (optional)."),
     "rejected_answer_column": ("Rejected answer", "Column with the rejected answer of preference data."),
+    "desirability_column": (
+        "Desirability",
+        "Column rating each answer good (true/1) or bad (false/0): unpaired preference data for KTO.",
+    ),
 }
 ROLE_NAMES = {"system": "System", "user": "User", "assistant": "Assistant"}
 

@@ -121,3 +121,29 @@ def test_a_nested_value_in_a_text_column_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="holds a list, not text") as error:
         read_conversations_from(path, overrides)
     assert "row 1" in str(error.value) and "conversations" in str(error.value)
+
+
+@pytest.mark.parametrize("column", ["kto_tag", "label", "desirable"])
+def test_a_desirability_column_is_detected_and_read(tmp_path: Path, column: str) -> None:
+    rows = [
+        {"prompt": "Sky?", "answer": "Blue.", column: True},
+        {"prompt": "Sky?", "answer": "Green.", column: "false"},
+        {"prompt": "Sea?", "answer": "Wet.", column: 1},
+    ]
+    _, mapping, conversations = read_conversations_from(write_jsonl(tmp_path / "rated.jsonl", rows), {})
+    assert mapping.desirability_column == column
+    assert [c.desirable for c in conversations] == [True, False, True]
+
+
+def test_a_label_column_of_classes_is_not_taken_for_desirability(tmp_path: Path) -> None:
+    rows = [{"prompt": "Sky?", "answer": "Blue.", "label": "colour"}]
+    _, mapping, conversations = read_conversations_from(write_jsonl(tmp_path / "classes.jsonl", rows), {})
+    assert mapping.desirability_column is None and conversations[0].desirable is None
+
+
+def test_a_bad_desirability_value_names_file_row_and_column(tmp_path: Path) -> None:
+    rows = [{"prompt": "Sky?", "answer": "Blue.", "kto_tag": "true"}, {"prompt": "Sea?", "answer": "Wet."}]
+    path = write_jsonl(tmp_path / "rated.jsonl", rows)
+    with pytest.raises(DataError, match="desirability") as error:
+        read_conversations_from(path, {"desirability_column": "kto_tag"})
+    assert "row 2" in str(error.value) and "kto_tag" in str(error.value)
