@@ -247,6 +247,23 @@ def resolve_backbone(spec: str, models_dir: Path, progress: Progress | None = No
     )
 
 
+def ready_folder(spec: str, models_dir: Path) -> Path | None:
+    """The model folder of ``spec`` when it is usable now without converting or downloading, else None."""
+    spec, models_dir = spec.strip(), Path(models_dir).expanduser()
+    if not spec:
+        return None
+    path = Path(spec).expanduser()
+    if is_bundled(spec):
+        candidates = [_cached_snapshot(BUNDLED_BACKBONE), models_dir / BUNDLED_FOLDER_NAME]
+    elif path.suffix.lower() == ".gguf":
+        candidates = [models_dir / gguf_folder_name(path)]
+    elif path.exists():
+        candidates = [path]
+    else:
+        candidates = [models_dir / spec, _cached_snapshot(spec) if is_hub_id(spec) else None]
+    return next((c for c in candidates if c is not None and (c / "config.json").is_file()), None)
+
+
 def _bundled_info(models_dir: Path, hub_models: dict[str, BackboneInfo]) -> BackboneInfo | None:
     cached = hub_models.pop(BUNDLED_BACKBONE, None)
     if cached is not None and _has_weights(Path(cached.location)):

@@ -154,10 +154,22 @@ def coerce_value(value: Any, annotation: Any, info: FieldInfo) -> Any:
         return None
     if typing.get_origin(base) is tuple:
         return coerce_list(value, info)
+    if base is str and info.choices and {"true", "false"} <= set(info.choices):
+        value = tri_state(value)
     try:
         return coerce_scalar(value, base)
     except (TypeError, ValueError):
         raise bad_value(info, value) from None
+
+
+def tri_state(value: Any) -> Any:
+    """A yes/no value of a setting whose choices are auto, true and false: booleans and their words
+    become "true"/"false" (so H2O configs that hold a boolean load); anything else is left as it is."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
+        return "true" if value.strip().lower() in TRUE_WORDS else "false"
+    return value
 
 
 def coerce_scalar(value: Any, base: type) -> Any:

@@ -151,8 +151,11 @@ class ArchitectureSection(Section):
         "float32 on other CPUs. int4 with LoRA is QLoRA (bitsandbytes): the least memory.",
         choices=("auto", "float32", "bfloat16", "float16", "int8", "int4"),
     )
-    gradient_checkpointing: bool = setting(
-        True, "Recompute activations in the backward pass: much less memory, about a third slower."
+    gradient_checkpointing: str = setting(
+        "auto",
+        "Recompute activations in the backward pass: much less memory, about a third slower. auto: on only "
+        "when the memory estimate says the run would not fit comfortably without it.",
+        choices=("auto", "true", "false"),
     )
     intermediate_dropout: float = setting(
         0.0, "Dropout inside the backbone during training.", minimum=0.0, maximum=0.5, advanced=True

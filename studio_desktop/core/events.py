@@ -47,6 +47,8 @@ class Started(Event):
     seed: int
     resumed_from_step: int = 0
     precision: str = ""
+    memory_plan: str = ""
+    memory_estimate: int = 0
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class Finished(Event):
     status: Literal["finished", "stopped"]
     step: int
     metrics: dict[str, float] = field(default_factory=dict)
+    peak_memory: int = 0  # bytes the worker held at its peak (RAM, or reserved GPU memory)
 
 
 @dataclass(frozen=True)

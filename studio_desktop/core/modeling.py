@@ -248,13 +248,13 @@ def lora_config(cfg: ExperimentConfig) -> Any:
     )
 
 
-def _attach_lora(model: Any, cfg: ExperimentConfig) -> Any:
+def _attach_lora(model: Any, cfg: ExperimentConfig, checkpointing: bool) -> Any:
     from peft import get_peft_model, prepare_model_for_kbit_training
 
     if cfg.architecture.backbone_dtype in QUANTIZED:
         # Checkpointing is enabled below, through the non-deprecated transformers API.
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    _set_checkpointing(model, cfg.architecture.gradient_checkpointing)
+    _set_checkpointing(model, checkpointing)
     try:
         with _no_future_warnings():
             return get_peft_model(model, lora_config(cfg), autocast_adapter_dtype=True)
@@ -262,19 +262,23 @@ def _attach_lora(model: Any, cfg: ExperimentConfig) -> Any:
         raise ConfigError(f"Cannot add LoRA adapters (training.lora_target_modules): {exc}") from exc
 
 
-def prepare_for_training(model: Any, cfg: ExperimentConfig) -> Any:
+def prepare_for_training(model: Any, cfg: ExperimentConfig, checkpointing: bool | None = None) -> Any:
     """Add float32 LoRA adapters (``training.lora``) or set up full fine-tuning; returns the model to train.
 
-    Full fine-tuning freezes every parameter whose name contains one of ``training.freeze_layers``.
+    Gradient checkpointing as ``checkpointing`` says (the memory plan's choice), else on only when
+    ``architecture.gradient_checkpointing`` is "true". Full fine-tuning freezes every parameter whose name
+    contains one of ``training.freeze_layers``.
     """
     _silence_noisy_loggers()
+    if checkpointing is None:
+        checkpointing = cfg.architecture.gradient_checkpointing == "true"
     if cfg.training.lora:
-        model = _attach_lora(model, cfg)
+        model = _attach_lora(model, cfg, checkpointing)
     else:
         frozen = [part for part in cfg.training.freeze_layers if part]
         for name, parameter in model.named_parameters():
             parameter.requires_grad = not any(part in name for part in frozen)
-        _set_checkpointing(model, cfg.architecture.gradient_checkpointing)
+        _set_checkpointing(model, checkpointing)
     model.train()
     return model
 

@@ -19,3 +19,25 @@ def device_facts(device: str) -> DeviceFacts:
     return DeviceFacts(
         name=cpu_facts().model, cuda=False, native_bf16=bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     )
+
+
+def free_memory(device: str) -> int:
+    """Bytes the run may still take on ``device``: free GPU memory, or the RAM available to processes."""
+    if device.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def peak_memory(device: str) -> int:
+    """Peak bytes this process has held on ``device``: reserved GPU memory, or the peak resident set."""
+    if device.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.max_memory_reserved(torch.device(device)))
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from studio_desktop.core.config import ExperimentConfig
+from studio_desktop.core.memory_plan import MemoryPlan, plan_memory, read_model_shape
 from studio_desktop.core.training.recipe import RunPaths, RunSetup, Sink, load_recipe
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.experiment import Experiment
+from studio_desktop.jobs.memory import memory_calibration
 from studio_desktop.jobs.training_data import load_training_conversations
 from studio_desktop.jobs.workdir import Workdir
 
@@ -21,6 +23,26 @@ def run_paths(experiment: Experiment) -> RunPaths:
         checkpoints=experiment.checkpoints_dir,
         model=experiment.model_dir,
         predictions=experiment.predictions_path,
+    )
+
+
+def run_memory_plan(
+    cfg: ExperimentConfig, folder: Path, precision: Any, device: str, catalog: Catalog
+) -> MemoryPlan | None:
+    """The memory plan of the run on ``device``, corrected by earlier runs there (None: shape unknown)."""
+    from studio_desktop.core.torch_devices import free_memory
+
+    shape = read_model_shape(folder)
+    if shape is None:
+        return None
+    cuda = device.startswith("cuda")
+    return plan_memory(
+        cfg,
+        shape,
+        precision,
+        available=free_memory(device),
+        cuda=cuda,
+        calibration=memory_calibration(catalog, cuda),
     )
 
 
@@ -55,6 +77,8 @@ def run_session(
     recipe = load_recipe(cfg.problem_type)
     train, validation = load_training_conversations(cfg, catalog)
     device = pick_device(cfg.environment)
+    precision = choose_precision(cfg, device_facts(device))
+    backbone = resolve_backbone(catalog.backbone_location(cfg.llm_backbone), workdir.models)
     setup = RunSetup(
         cfg=cfg,
         paths=run_paths(experiment),
@@ -62,10 +86,10 @@ def run_session(
         should_stop=should_stop,
         seed=seed,
         device=device,
-        precision=choose_precision(cfg, device_facts(device)),
+        precision=precision,
+        memory=run_memory_plan(cfg, backbone.folder, precision, device, catalog),
     )
     setup.log(f"{len(train)} training and {len(validation)} validation conversations")
-    backbone = resolve_backbone(catalog.backbone_location(cfg.llm_backbone), workdir.models)
     spec = cfg.architecture.pretrained_weights
     inputs = RunInputs(
         train=train,

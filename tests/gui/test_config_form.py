@@ -277,7 +277,7 @@ def test_cli_command_reproduces_the_config(qtbot, form: ConfigForm) -> None:
     type_text(qtbot, form, "dataset.prompt_column_separator", "\\n: ")
     type_text(qtbot, form, "environment.gpus", "0, 1")
     form.editor("dataset.data_sample_choice").boxes["Train"].setChecked(False)
-    form.editor("architecture.gradient_checkpointing").control.setChecked(False)
+    form.editor("architecture.gradient_checkpointing").control.setCurrentText("false")
     command = form.cli_command("cfg.yaml")
     assert "--set problem_type=text_dpo_modeling" in command
     assert "training.loss_function" not in command

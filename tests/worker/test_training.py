@@ -103,6 +103,30 @@ def test_sample_averaged_loss_trimming_and_augmentation_still_learn(trained_work
     assert sum(losses[-4:]) / 4 < 0.7 * sum(losses[:4]) / 4
 
 
+def test_runs_record_their_memory_plan_and_peak_which_correct_later_plans(
+    trained_workdir, make_config, tiny_model_dir
+) -> None:
+    from studio_desktop.core.memory_plan import read_model_shape, trained_parameters
+    from studio_desktop.jobs.memory import measured_ratio, memory_calibration
+
+    wd, catalog = trained_workdir
+    assert memory_calibration(catalog, cuda=False) == 1.0  # no run yet
+    ratios = []
+    for name in ("memory-a", "memory-b"):
+        experiment = create_experiment(wd, catalog, make_config(name, training__epochs=1))
+        assert run_in_process(wd, experiment) == EXIT_FINISHED
+        started = next(e for e in experiment.events() if isinstance(e, Started))
+        finished = experiment.events()[-1]
+        assert started.memory_plan.startswith("fits: about") and started.memory_estimate > 0
+        assert isinstance(finished, Finished) and finished.peak_memory > 0
+        # the planner counts the adapters the run really trained
+        shape = read_model_shape(tiny_model_dir)
+        assert trained_parameters(experiment.config(), shape) == started.trainable_params
+        ratios.append(measured_ratio(experiment.path, cuda=False))
+    assert memory_calibration(catalog, cuda=False) == pytest.approx(min(3.0, max(0.5, sum(ratios) / 2)))
+    print(f"peak/estimate on the tiny model: {ratios}")
+
+
 def test_evaluation_only(trained_workdir, make_config) -> None:
     wd, catalog = trained_workdir
     experiment = create_experiment(wd, catalog, make_config("eval-only", training__epochs=0))

@@ -66,6 +66,8 @@ def started_fields(setup: RunSetup, model: Any, train: Sized, validation: Sized)
         "validation_samples": len(validation),
         "seed": setup.seed,
         "precision": f"{precision.weights} weights, {precision.autocast or 'no'} autocast",
+        "memory_plan": setup.memory.describe() if setup.memory else "",
+        "memory_estimate": setup.memory.uncorrected_total if setup.memory else 0,
     }
 
 

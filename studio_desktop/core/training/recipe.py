@@ -21,6 +21,7 @@ from studio_desktop.core.problem_types import CAUSAL_LM, DPO
 if TYPE_CHECKING:
     from studio_desktop.core.config import ExperimentConfig
     from studio_desktop.core.data.conversations import Conversation
+    from studio_desktop.core.memory_plan import MemoryPlan
     from studio_desktop.core.precision import Precision
 
 # problem type -> module that defines ``RECIPE``; the order is the order the form offers them in.
@@ -58,6 +59,14 @@ class RunSetup:
     seed: int
     device: str
     precision: Precision
+    memory: MemoryPlan | None = None
+
+    @property
+    def checkpointing(self) -> bool:
+        """Gradient checkpointing as the memory plan decided (the setting itself without a plan)."""
+        if self.memory is not None:
+            return self.memory.checkpointing
+        return self.cfg.architecture.gradient_checkpointing == "true"
 
     def log(self, message: str, level: str = "info") -> None:
         """Write a log event."""

@@ -10,6 +10,8 @@ from typing import Any
 
 from studio_desktop.core.data.conversations import Conversation
 from studio_desktop.core.events import Finished
+from studio_desktop.core.memory_plan import FITS
+from studio_desktop.core.torch_devices import peak_memory
 from studio_desktop.core.training.recipe import Recipe, RunSetup
 
 WarmStart = Callable[[Any], str | None]
@@ -40,9 +42,12 @@ def run_recipe(recipe: Recipe, setup: RunSetup, inputs: RunInputs, checkpoint: P
         setup.log(f"Precision: {note}")
     for warning in setup.precision.warnings:
         setup.log(warning, "warning")
+    if setup.memory is not None:
+        level = "warning" if setup.memory.verdict != FITS else "info"
+        setup.log(f"Memory estimate: {setup.memory.describe()}", level)
     setup.log(f"Loading {cfg.llm_backbone} on {setup.device}")
     model = load_backbone(inputs.backbone_folder, cfg, setup.device, setup.precision)
-    model = prepare_for_training(model, cfg)
+    model = prepare_for_training(model, cfg, setup.checkpointing)
     if inputs.warm_start is not None and (line := inputs.warm_start(model)):
         setup.log(line)
     data = recipe.build_datasets(setup, tokenizer, inputs.train, inputs.validation)
@@ -54,13 +59,15 @@ def run_recipe(recipe: Recipe, setup: RunSetup, inputs: RunInputs, checkpoint: P
     else:
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         if callback.stopped:
-            setup.sink.emit(Finished(status="stopped", step=trainer.state.global_step))
+            peak = peak_memory(setup.device)
+            setup.sink.emit(Finished(status="stopped", step=trainer.state.global_step, peak_memory=peak))
             return "stopped"
         if inputs.validation and getattr(trainer, "last_eval_step", -1) != trainer.state.global_step:
             trainer.evaluate()
     save_trained(trainer.model, tokenizer, setup.paths.model)
     metrics = final_metrics(trainer, callback.perplexity)
-    setup.sink.emit(Finished(status="finished", step=trainer.state.global_step, metrics=metrics))
+    step, peak = trainer.state.global_step, peak_memory(setup.device)
+    setup.sink.emit(Finished(status="finished", step=step, metrics=metrics, peak_memory=peak))
     return "finished"
 
 
