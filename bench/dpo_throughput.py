@@ -28,7 +28,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.train_throughput import CACHE, LORA, SEED, model_folder, run_measured  # noqa: E402
+from bench.train_throughput import (  # noqa: E402
+    CACHE,
+    LORA,
+    SEED,
+    measure_baseline,
+    measure_candidate,
+    model_folder,
+)
 
 PAIRS_CSV = ROOT / "resources" / "demo" / "studio_desktop_preferences.csv"
 BETA = 0.2
@@ -215,20 +222,15 @@ def main() -> int:
             "output": str(tmp_path / "baseline"),
             "result": str(tmp_path / "baseline.json"),
         }
-        (tmp_path / "job.json").write_text(json.dumps(job), encoding="utf-8")
-        code, base_wall, base_rss = run_measured(
-            [sys.executable, __file__, "--baseline-job", str(tmp_path / "job.json")]
-        )
-        if code:
-            print("the baseline run failed", file=sys.stderr)
+        measured = measure_baseline(__file__, job, tmp_path)
+        if measured is None:
             return 1
-        base = json.loads((tmp_path / "baseline.json").read_text(encoding="utf-8"))
+        base, base_wall, base_rss = measured
         experiment = candidate_experiment(tmp_path / "workdir", tmp_path, model, args.batch)
-        command = [sys.executable, "-m", "studio_desktop", "--workdir", str(tmp_path / "workdir")]
-        code, cand_wall, cand_rss = run_measured([*command, "worker", "train", str(experiment)])
-        if code:
-            print(f"the candidate run failed (exit {code})", file=sys.stderr)
+        ran = measure_candidate(tmp_path / "workdir", experiment)
+        if ran is None:
             return 1
+        cand_wall, cand_rss = ran
         cand = candidate_figures(experiment, args.batch)
 
     speedup = cand["pairs_per_second"] / base["pairs_per_second"]

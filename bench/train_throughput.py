@@ -78,6 +78,26 @@ def run_measured(command: list[str], env: dict[str, str] | None = None) -> tuple
     return process.returncode, time.perf_counter() - start, usage.ru_maxrss / 1024
 
 
+def measure_baseline(script: str, job: dict[str, Any], folder: Path) -> tuple[dict, float, float] | None:
+    """Run ``script --baseline-job`` on ``job`` in its own process: its result, wall seconds, peak RSS."""
+    (folder / "job.json").write_text(json.dumps(job), encoding="utf-8")
+    code, wall, rss = run_measured([sys.executable, script, "--baseline-job", str(folder / "job.json")])
+    if code:
+        print("the baseline run failed", file=sys.stderr)
+        return None
+    return json.loads(Path(job["result"]).read_text(encoding="utf-8")), wall, rss
+
+
+def measure_candidate(workdir: Path, experiment: Path) -> tuple[float, float] | None:
+    """Run ``studio-desktop worker train`` on ``experiment``: wall seconds and peak RSS, or None."""
+    command = [sys.executable, "-m", "studio_desktop", "--workdir", str(workdir), "worker", "train"]
+    code, wall, rss = run_measured([*command, str(experiment)])
+    if code:
+        print(f"the candidate run failed (exit {code})", file=sys.stderr)
+        return None
+    return wall, rss
+
+
 # -- the baseline: a plain Trainer + PEFT script --------------------------------------------------------
 
 
@@ -265,21 +285,15 @@ def main() -> int:
             "output": str(tmp_path / "baseline"),
             "result": str(tmp_path / "baseline.json"),
         }
-        (tmp_path / "job.json").write_text(json.dumps(job), encoding="utf-8")
-        code, base_wall, base_rss = run_measured(
-            [sys.executable, __file__, "--baseline-job", str(tmp_path / "job.json")]
-        )
-        if code:
-            print("the baseline run failed", file=sys.stderr)
+        measured = measure_baseline(__file__, job, tmp_path)
+        if measured is None:
             return 1
-        base = json.loads((tmp_path / "baseline.json").read_text(encoding="utf-8"))
-
+        base, base_wall, base_rss = measured
         experiment = candidate_experiment(tmp_path / "workdir", tmp_path, model, args.batch, args.set)
-        command = [sys.executable, "-m", "studio_desktop", "--workdir", str(tmp_path / "workdir")]
-        code, cand_wall, cand_rss = run_measured([*command, "worker", "train", str(experiment)])
-        if code:
-            print(f"the candidate run failed (exit {code})", file=sys.stderr)
+        ran = measure_candidate(tmp_path / "workdir", experiment)
+        if ran is None:
             return 1
+        cand_wall, cand_rss = ran
         cand = candidate_figures(experiment)
 
     speedup = cand["tokens_per_second"] / base["tokens_per_second"]

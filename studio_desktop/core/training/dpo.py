@@ -125,23 +125,16 @@ class PreferenceRecipe:
         from transformers import PrinterCallback
 
         from studio_desktop.core.training.callback import EventCallback, started_fields
-        from studio_desktop.core.training.trainer import StudioMixin, build_arguments, plan_steps
+        from studio_desktop.core.training.trainer import StudioMixin, run_arguments
 
         cfg = setup.cfg
         method = METHODS[cfg.training.loss_function]
         module = importlib.import_module(method.module)
         trainer_class = type(f"Studio{method.trainer}", (StudioMixin, getattr(module, method.trainer)), {})
         has_eval = data.validation is not None
-        drop_last = cfg.training.drop_last_batch and len(data.train) >= 2 * cfg.training.batch_size
-        plan = plan_steps(cfg, len(data.train), drop_last)
-        args = build_arguments(
-            cfg,
-            setup.paths.checkpoints,
-            plan,
-            device=setup.device,
-            precision=setup.precision,
-            seed=setup.seed,
-            drop_last=drop_last,
+        args, plan = run_arguments(
+            setup,
+            len(data.train),
             has_eval=has_eval,
             padded=True,
             arguments_class=getattr(module, method.config),

@@ -72,24 +72,13 @@ class SftRecipe:
 
         from studio_desktop.core.data.prepare import DataCollator
         from studio_desktop.core.training.callback import EventCallback, started_fields
-        from studio_desktop.core.training.trainer import StudioTrainer, build_arguments, plan_steps
+        from studio_desktop.core.training.trainer import StudioTrainer, run_arguments
 
         cfg = setup.cfg
         has_eval = len(data.validation) > 0
-        drop_last = cfg.training.drop_last_batch and len(data.train) >= 2 * cfg.training.batch_size
-        plan = plan_steps(cfg, len(data.train), drop_last)
         collator, loss = _batching(setup, model, tokenizer)
-        args = build_arguments(
-            cfg,
-            setup.paths.checkpoints,
-            plan,
-            device=setup.device,
-            precision=setup.precision,
-            seed=setup.seed,
-            drop_last=drop_last,
-            has_eval=has_eval,
-            padded=isinstance(collator, DataCollator),
-        )
+        padded = isinstance(collator, DataCollator)
+        args, plan = run_arguments(setup, len(data.train), has_eval=has_eval, padded=padded)
         callback = EventCallback.for_run(setup, started_fields(setup, model, data.train, data.validation))
         trainer = StudioTrainer(
             model=model,

@@ -16,6 +16,7 @@ from studio_desktop.core.events import Event, Log
 from studio_desktop.core.precision import Precision
 from studio_desktop.core.training.optim import create_optimizer, create_scheduler
 from studio_desktop.core.training.packing import sample_averaged_loss
+from studio_desktop.core.training.recipe import RunSetup
 
 SAMPLE_AVERAGED = "SampleAveragedCrossEntropy"
 BEST_METRIC = {
@@ -107,6 +108,29 @@ def build_arguments(
         eval_on_start=training.evaluate_before_training and has_eval,
         **extra,
     )
+
+
+def run_arguments(
+    setup: RunSetup, train_size: int, *, has_eval: bool, padded: bool, **extra: Any
+) -> tuple[TrainingArguments, StepPlan]:
+    """The arguments and step plan of a recipe's run over ``train_size`` training items (see
+    ``build_arguments`` for ``padded`` and ``extra``)."""
+    cfg = setup.cfg
+    drop_last = cfg.training.drop_last_batch and train_size >= 2 * cfg.training.batch_size
+    plan = plan_steps(cfg, train_size, drop_last)
+    args = build_arguments(
+        cfg,
+        setup.paths.checkpoints,
+        plan,
+        device=setup.device,
+        precision=setup.precision,
+        seed=setup.seed,
+        drop_last=drop_last,
+        has_eval=has_eval,
+        padded=padded,
+        **extra,
+    )
+    return args, plan
 
 
 class StudioMixin:
