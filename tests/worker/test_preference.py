@@ -135,3 +135,77 @@ def test_stop_then_resume_reproduces_the_uninterrupted_preference_curve(
     got = train_losses(interrupted)
     assert sorted(got) == sorted(expected)
     assert [got[s] for s in sorted(got)] == pytest.approx([expected[s] for s in sorted(expected)], rel=1e-4)
+
+
+def built_trainer(tmp_path: Path, tiny_model_dir: Path, make_config, **overrides):
+    """The DPO trainer the recipe builds for the tiny model (nothing trained)."""
+    from studio_desktop.core.backbones import load_tokenizer
+    from studio_desktop.core.data.conversations import Conversation, Message
+    from studio_desktop.core.events import EventWriter
+    from studio_desktop.core.modeling import load_backbone, prepare_for_training
+    from studio_desktop.core.precision import choose_precision
+    from studio_desktop.core.torch_devices import device_facts
+    from studio_desktop.core.training.dpo import RECIPE
+    from studio_desktop.core.training.recipe import RunPaths, RunSetup
+
+    cfg = preference_config(make_config, "built", **overrides)
+    paths = RunPaths(tmp_path, tmp_path / "checkpoints", tmp_path / "model", tmp_path / "predictions.csv")
+    setup = RunSetup(
+        cfg,
+        paths,
+        EventWriter(tmp_path / "events.jsonl"),
+        lambda: False,
+        0,
+        "cpu",
+        choose_precision(cfg, device_facts("cpu")),
+    )
+    pairs = [
+        Conversation(str(i), str(i), "", (Message("user", q), Message("assistant", a)), i + 1, r)
+        for i, (q, a, r) in enumerate(PAIRS)
+    ]
+    tokenizer = load_tokenizer(tiny_model_dir)
+    model = prepare_for_training(load_backbone(tiny_model_dir, cfg, "cpu"), cfg, False)
+    data = RECIPE.build_datasets(setup, tokenizer, pairs[:8], pairs[8:])
+    return model, RECIPE.build_trainer(setup, model, tokenizer, data).trainer
+
+
+def test_with_lora_the_reference_is_the_backbone_without_its_adapter(
+    tmp_path, tiny_model_dir, make_config
+) -> None:
+    model, trainer = built_trainer(tmp_path, tiny_model_dir, make_config)
+    assert trainer.ref_model is None  # TRL disables the adapter for reference log-probabilities
+    assert hasattr(trainer.model, "disable_adapter")
+    frozen = [p for n, p in model.named_parameters() if "lora_" not in n]
+    assert frozen and not any(p.requires_grad for p in frozen)
+
+
+def test_full_fine_tuning_gets_a_reference_copy_that_stays_as_loaded(
+    tmp_path, tiny_model_dir, make_config
+) -> None:
+    import torch
+
+    model, trainer = built_trainer(tmp_path, tiny_model_dir, make_config, training__lora=False)
+    reference = trainer.ref_model
+    assert reference is not None and reference is not model
+    pointers = {p.data_ptr() for p in model.parameters()}
+    assert not pointers & {p.data_ptr() for p in reference.parameters()}
+    before = {n: p.detach().clone() for n, p in reference.named_parameters()}
+    policy_before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer.train()
+    assert all(torch.equal(p, before[n]) for n, p in reference.named_parameters())
+    assert any(not torch.equal(p, policy_before[n]) for n, p in model.named_parameters())
+
+
+def test_a_preference_run_chats_and_exports_like_any_run(preference_workdir, make_config, tmp_path) -> None:
+    from studio_desktop.jobs.exports import export_experiment
+    from tests.support.cli import cli
+
+    wd, catalog = preference_workdir
+    experiment = create_experiment(
+        wd, catalog, preference_config(make_config, "pref-ship", training__epochs=1)
+    )
+    assert run_training(wd.root, experiment.path) == EXIT_FINISHED
+    chat = cli(wd.root, "chat", "pref-ship", "--prompt", "Which colour is item 1?")
+    assert chat.returncode == 0, chat.stderr
+    out = export_experiment(wd, catalog, "pref-ship", "merged", tmp_path / "export")
+    assert (out / "config.json").is_file() and "text_dpo_modeling" in (out / "README.md").read_text()
