@@ -83,9 +83,18 @@ def config_from_dict(data: dict[str, Any]) -> LoadedConfig:
                     warnings.append(f"unknown setting '{key}.{name}' ignored")
         else:
             warnings.append(f"unknown setting '{key}' ignored")
+    if values.get("prediction.metric") == JUDGE_METRIC:
+        values["prediction.metric"] = base.prediction.metric
+        warnings.append(
+            f"prediction.metric '{JUDGE_METRIC}' needs an LLM judge, which is not available yet; "
+            f"{base.prediction.metric} is used"
+        )
     config = base.replace(values)
     warnings.extend(no_effect_warnings(config, base))
     return LoadedConfig(config=config, warnings=tuple(warnings))
+
+
+JUDGE_METRIC = "GPT"  # H2O LLM Studio's LLM-as-judge metric
 
 
 def no_effect_warnings(cfg: ExperimentConfig, base: ExperimentConfig) -> list[str]:

@@ -24,8 +24,8 @@ LOSSES = {
     REGRESSION: ("MSELoss", "MAELoss"),
 }
 METRICS = {
-    CAUSAL_LM: ("Perplexity", "BLEU", "ROUGE-L", "GPT"),
-    DPO: ("Perplexity", "BLEU", "ROUGE-L", "GPT"),
+    CAUSAL_LM: ("Perplexity", "BLEU", "ROUGE-L"),
+    DPO: ("Perplexity", "BLEU", "ROUGE-L"),
     CLASSIFICATION: ("AUC", "Accuracy", "LogLoss"),
     REGRESSION: ("MSE", "MAE"),
 }
