@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from studio_desktop.core.data.desirability import desirability_values
 from studio_desktop.core.data.turns import RowError, RowProblems, is_list_like, to_text
 
 if TYPE_CHECKING:
@@ -27,10 +28,6 @@ WHITESPACE = (
 )
 
 
-GOOD_WORDS = frozenset({"true", "1", "yes", "good", "desirable", "1.0"})
-BAD_WORDS = frozenset({"false", "0", "no", "bad", "undesirable", "0.0"})
-
-
 @dataclass(frozen=True)
 class FlatColumns:
     """The texts of a flat table's rows: string arrays without nulls (``None`` for unmapped columns), and
@@ -41,32 +38,6 @@ class FlatColumns:
     systems: pa.Array | None
     rejected: pa.Array | None
     desirable: pa.Array | None = None
-
-
-def desirability(value: object, column: str | None) -> bool:
-    """A desirability cell (true/false, 1/0, yes/no, good/bad) as a bool; anything else is a RowError."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    word = to_text(value).strip().lower()
-    if word in GOOD_WORDS:
-        return True
-    if word in BAD_WORDS:
-        return False
-    shown = to_text(value) or "empty"
-    raise RowError(f"the desirability is {shown!r}; use true/false, 1/0 or yes/no", column)
-
-
-def desirability_values(series: pd.Series, column: str, file: str | Path) -> list[bool]:
-    """Every desirability cell of a column; raises ``DataError`` naming the first bad row."""
-    problems = RowProblems(file)
-    values: list[bool] = []
-    for row, value in enumerate(series.tolist(), start=1):
-        try:
-            values.append(desirability(value, column))
-        except RowError as problem:
-            problems.add(row, problem)
-    problems.raise_if_any()
-    return values
 
 
 def text_array(series: pd.Series) -> pa.Array:

@@ -19,11 +19,11 @@ import pandas as pd
 
 from studio_desktop.core.data.chains import build_chain_conversations, index_unique_ids
 from studio_desktop.core.data.conversations import Conversation, Message
-from studio_desktop.core.data.flat import desirability, desirability_values, flat_columns
+from studio_desktop.core.data.desirability import check_desirability_mapping, desirability_values, looks_rated
+from studio_desktop.core.data.flat import flat_columns
 from studio_desktop.core.data.store import conversations_table, flat_table
 from studio_desktop.core.data.turns import (
     DatasetFormat,
-    RowError,
     first_turn,
     nested_conversations,
     to_text,
@@ -137,7 +137,7 @@ def guess_mapping(df: pd.DataFrame, file: str | Path | None = None) -> ColumnMap
     system = pick(_SYSTEM_NAMES)
     rejected = pick(_REJECTED_NAMES)
     rated = pick(_DESIRABILITY_NAMES)
-    desirable = rated if rated is not None and rejected is None and _looks_rated(df[rated]) else None
+    desirable = rated if rated is not None and rejected is None and looks_rated(df[rated]) else None
     nested = _guess_nested(df, by_name)
     if nested is not None:
         fmt, column = nested
@@ -199,7 +199,7 @@ def validate_mapping(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path)
             raise DataError("no prompt column is set; pass --prompt-column", file=file)
         if mapping.answer_column is None:
             raise DataError("no answer column is set; pass --answer-column", file=file)
-    _check_desirability(mapping, file)
+    check_desirability_mapping(mapping, file)
     if mapping.parent_id_column is not None:
         if mapping.id_column is None:
             raise DataError(
@@ -221,19 +221,6 @@ def validate_mapping(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path)
                 file=file,
                 field=column,
             )
-
-
-def _check_desirability(mapping: ColumnMapping, file: str | Path) -> None:
-    """A desirability column rates single answers: no rejected answers, no parent-id chains."""
-    if mapping.desirability_column is None:
-        return
-    if mapping.rejected_answer_column is not None or mapping.parent_id_column is not None:
-        raise DataError(
-            "a desirability column rates single answers: it cannot be combined with a rejected answer "
-            "column or parent ids; clear one of them",
-            file=file,
-            field=mapping.desirability_column,
-        )
 
 
 def to_conversations(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path) -> list[Conversation]:
@@ -337,16 +324,6 @@ def _guess_nested(df: pd.DataFrame, by_name: dict[str, str]) -> tuple[DatasetFor
             return DatasetFormat.MESSAGES, column
         return (DatasetFormat.SHAREGPT if name == "conversations" else DatasetFormat.MESSAGES), column
     return None
-
-
-def _looks_rated(series: pd.Series) -> bool:
-    """Whether the first cells of a column all read as desirability flags (a 'label' may be a class)."""
-    try:
-        for value in series.head(_SNIFF_ROWS).tolist():
-            desirability(value, None)
-    except RowError:
-        return False
-    return True
 
 
 def _texts(series: pd.Series) -> list[str]:

@@ -81,6 +81,8 @@ class EventCallback(TrainerCallback):
         started: dict[str, Any],
         samples_per_step: int,
         save_on_stop: bool,
+        *,
+        perplexity: bool = True,
     ) -> None:
         self.emit = emit
         self.should_stop = should_stop
@@ -88,7 +90,7 @@ class EventCallback(TrainerCallback):
         self.samples_per_step = samples_per_step
         self.save_on_stop = save_on_stop
         self.stopped = False
-        self.perplexity = True
+        self.perplexity = perplexity
         self._clock: tuple[float, int, int] | None = None
         self._rate = 0.0
 
@@ -99,15 +101,14 @@ class EventCallback(TrainerCallback):
         ``perplexity``: the validation loss is a language-model loss, so ``val/perplexity`` is reported.
         """
         training = setup.cfg.training
-        callback = cls(
+        return cls(
             setup.sink.emit,
             setup.should_stop,
             started,
             training.batch_size * training.grad_accumulation,
             training.save_checkpoint != "disable",
+            perplexity=perplexity,
         )
-        callback.perplexity = perplexity
-        return callback
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.emit(Started(total_steps=state.max_steps, resumed_from_step=state.global_step, **self.started))

@@ -125,7 +125,7 @@ class PreferenceRecipe:
         from transformers import PrinterCallback
 
         from studio_desktop.core.training.callback import EventCallback, started_fields
-        from studio_desktop.core.training.trainer import StudioMixin, run_arguments
+        from studio_desktop.core.training.trainer import GenerationSet, StudioMixin, run_arguments
 
         cfg = setup.cfg
         method = METHODS[cfg.training.loss_function]
@@ -154,20 +154,16 @@ class PreferenceRecipe:
             processing_class=tokenizer,
             callbacks=[callback],
         )
+        generation = GenerationSet(data.prompts, data.references) if has_eval and data.prompts else None
         trainer.attach_studio(
             studio_cfg=cfg,
             plan=plan,
             emit=setup.sink.emit,
-            generation=None,
-            on_generation=None,
-        )
-        if has_eval and data.prompts:
-            from studio_desktop.core.training.trainer import GenerationSet
-
-            trainer.generation = GenerationSet(data.prompts, data.references)
-            trainer.on_generation = lambda prompts: score_generations(
+            generation=generation,
+            on_generation=lambda prompts: score_generations(
                 setup, model, tokenizer, prompts, data.references
-            )
+            ),
+        )
         trainer.remove_callback(PrinterCallback)
         return TrainerRun(trainer, callback)
 

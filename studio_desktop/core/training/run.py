@@ -62,7 +62,7 @@ def run_recipe(recipe: Recipe, setup: RunSetup, inputs: RunInputs, checkpoint: P
             peak = peak_memory(setup.device)
             setup.sink.emit(Finished(status="stopped", step=trainer.state.global_step, peak_memory=peak))
             return "stopped"
-        if inputs.validation and getattr(trainer, "last_eval_step", -1) != trainer.state.global_step:
+        if inputs.validation and trainer.last_eval_step != trainer.state.global_step:
             trainer.evaluate()
     save_trained(trainer.model, tokenizer, setup.paths.model)
     metrics = final_metrics(trainer, callback.perplexity)

@@ -3,14 +3,11 @@ section per config section, with tooltips, dependent fields and inline validatio
 
 from __future__ import annotations
 
-import json
 import re
-import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
@@ -31,6 +28,7 @@ from studio_desktop.core.config_io import load_config, save_config
 from studio_desktop.core.errors import ConfigError
 from studio_desktop.core.problem_types import LOSSES, METRICS
 from studio_desktop.core.training.recipe import check_trainable
+from studio_desktop.gui.widgets.config_command import cli_command
 from studio_desktop.gui.widgets.config_fields_editors import (
     ChoiceEditor,
     FieldEditor,
@@ -60,38 +58,6 @@ _PATH_IN_MESSAGE = re.compile(r"^[a-z_]+(?:\.[a-z_0-9]+)?|\b[a-z_]+\.[a-z_0-9]+"
 def fields_named(message: str, known: Sequence[str]) -> list[str]:
     """The settings a config error message names (a top-level name only at its start)."""
     return [path for path in _PATH_IN_MESSAGE.findall(message) if path in known]
-
-
-def override_text(value: Any) -> str:
-    """A value as ``--set`` reads it back (YAML): lists and ambiguous text are written as JSON."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, tuple):
-        return json.dumps(list(value), ensure_ascii=False)
-    text = str(value)
-    try:
-        plain = text != "" and yaml.safe_load(text) == text
-    except yaml.YAMLError:
-        plain = False
-    return text if plain else json.dumps(text, ensure_ascii=False)
-
-
-def cli_command(cfg: ExperimentConfig, config_path: str) -> str:
-    """``studio-desktop train --config PATH`` plus a ``--set`` for every value that is not the default of
-    the config's problem type (and the problem type itself when it is not the default one)."""
-    defaults = default_config(cfg.problem_type)
-    parts = ["studio-desktop", "train", "--config", shlex.quote(config_path)]
-    if cfg.problem_type != CAUSAL_LM:
-        parts += ["--set", shlex.quote(f"problem_type={cfg.problem_type}")]
-    for info in describe_fields():
-        value = cfg.get(info.path)
-        if info.path != "problem_type" and value != defaults.get(info.path):
-            parts += ["--set", shlex.quote(f"{info.path}={override_text(value)}")]
-    return " ".join(parts)
 
 
 class FormSection(QWidget):
