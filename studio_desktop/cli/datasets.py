@@ -20,6 +20,8 @@ MAPPING_OPTIONS = {
     "id_column": "column with row ids (multi-turn chains)",
     "parent_id_column": "column with the parent row's id (multi-turn chains)",
     "rejected_answer_column": "column with the rejected answer (preference data)",
+    "rejected_prompt_column": "column with the question the rejected answer was given to, where it differs "
+    "(preference data; blank cells: the prompt column's)",
     "desirability_column": "column rating each answer good (true/1) or bad (false/0): unpaired data for KTO",
     "conversation_column": "column holding whole conversations (sharegpt/messages)",
 }

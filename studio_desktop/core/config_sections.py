@@ -61,10 +61,10 @@ class DatasetSection(Section):
     )
     rejected_prompt_column: str | None = setting(
         None,
-        "Alternative prompt column for the rejected side.",
+        "Column with the question the rejected answer was given to, where it differs from the prompt "
+        "(blank cells: the prompt). Only KTOLoss trains answers to different questions.",
         problem_types=(DPO,),
         advanced=True,
-        applied=False,
     )
     rejected_answer_column: str | None = setting(
         None, "Column with the rejected answer (preference data).", problem_types=(DPO,), advanced=True

@@ -26,7 +26,14 @@ def mapping_overrides(cfg: ExperimentConfig) -> dict[str, object]:
         overrides["prompt_columns"] = list(dataset.prompt_column)
     if dataset.answer_column:
         overrides["answer_column"] = dataset.answer_column[0]
-    for field in ("system_column", "id_column", "parent_id_column", "rejected_answer_column"):
+    fields = (
+        "system_column",
+        "id_column",
+        "parent_id_column",
+        "rejected_answer_column",
+        "rejected_prompt_column",
+    )
+    for field in fields:
         if getattr(dataset, field):
             overrides[field] = getattr(dataset, field)
     if dataset.prompt_column:
@@ -78,6 +85,7 @@ def expand_turns(conversations: list[Conversation]) -> list[Conversation]:
                     conversation_id=conversation.conversation_id + suffix,
                     messages=messages,
                     rejected_answer=conversation.rejected_answer if not suffix else None,
+                    rejected_prompt=conversation.rejected_prompt if not suffix else None,
                 )
             )
     return samples

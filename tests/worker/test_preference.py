@@ -137,36 +137,60 @@ def test_stop_then_resume_reproduces_the_uninterrupted_preference_curve(
     assert [got[s] for s in sorted(got)] == pytest.approx([expected[s] for s in sorted(expected)], rel=1e-4)
 
 
-def built_trainer(tmp_path: Path, tiny_model_dir: Path, make_config, **overrides):
-    """The DPO trainer the recipe builds for the tiny model (nothing trained)."""
-    from studio_desktop.core.backbones import load_tokenizer
-    from studio_desktop.core.data.conversations import Conversation, Message
+def recipe_setup(tmp_path: Path, make_config, **overrides):
+    """The run setup the worker gives a preference recipe, for a config with ``overrides``."""
     from studio_desktop.core.events import EventWriter
-    from studio_desktop.core.modeling import load_backbone, prepare_for_training
     from studio_desktop.core.precision import choose_precision
     from studio_desktop.core.torch_devices import device_facts
-    from studio_desktop.core.training.dpo import RECIPE
     from studio_desktop.core.training.recipe import RunPaths, RunSetup
 
     cfg = preference_config(make_config, "built", **overrides)
     paths = RunPaths(tmp_path, tmp_path / "checkpoints", tmp_path / "model", tmp_path / "predictions.csv")
-    setup = RunSetup(
-        cfg,
-        paths,
-        EventWriter(tmp_path / "events.jsonl"),
-        lambda: False,
-        0,
-        "cpu",
-        choose_precision(cfg, device_facts("cpu")),
-    )
-    pairs = [
-        Conversation(str(i), str(i), "", (Message("user", q), Message("assistant", a)), i + 1, r)
+    sink = EventWriter(tmp_path / "events.jsonl")
+    return RunSetup(cfg, paths, sink, lambda: False, 0, "cpu", choose_precision(cfg, device_facts("cpu")))
+
+
+def pair_conversations(rejected_prompt: str | None = None):
+    from studio_desktop.core.data.conversations import Conversation, Message
+
+    return [
+        Conversation(
+            str(i), str(i), "", (Message("user", q), Message("assistant", a)), i + 1, r, None, rejected_prompt
+        )
         for i, (q, a, r) in enumerate(PAIRS)
     ]
+
+
+def built_trainer(tmp_path: Path, tiny_model_dir: Path, make_config, **overrides):
+    """The DPO trainer the recipe builds for the tiny model (nothing trained)."""
+    from studio_desktop.core.backbones import load_tokenizer
+    from studio_desktop.core.modeling import load_backbone, prepare_for_training
+    from studio_desktop.core.training.dpo import RECIPE
+
+    setup = recipe_setup(tmp_path, make_config, **overrides)
+    pairs = pair_conversations()
     tokenizer = load_tokenizer(tiny_model_dir)
-    model = prepare_for_training(load_backbone(tiny_model_dir, cfg, "cpu"), cfg, False)
+    model = prepare_for_training(load_backbone(tiny_model_dir, setup.cfg, "cpu"), setup.cfg, False)
     data = RECIPE.build_datasets(setup, tokenizer, pairs[:8], pairs[8:])
     return model, RECIPE.build_trainer(setup, model, tokenizer, data).trainer
+
+
+def test_kto_rates_a_rejected_answer_after_its_own_prompt(tmp_path, tiny_model_dir, make_config) -> None:
+    from studio_desktop.core.backbones import load_tokenizer
+    from studio_desktop.core.errors import DataError
+    from studio_desktop.core.training.dpo import RECIPE
+
+    tokenizer = load_tokenizer(tiny_model_dir)
+    pairs = pair_conversations(rejected_prompt="What does the fox do?")
+    setup = recipe_setup(tmp_path, make_config, training__loss_function="KTOLoss")
+    rows = RECIPE.build_datasets(setup, tokenizer, pairs[:8], pairs[8:]).train.to_list()
+    good = [row["prompt"] for row in rows if row["label"]]
+    bad = [row["prompt"] for row in rows if not row["label"]]
+    assert all("Which colour is item" in p and "fox" not in p for p in good)
+    assert len(bad) == 8 and all("What does the fox do?" in p and "colour" not in p for p in bad)
+    dpo = recipe_setup(tmp_path, make_config)
+    with pytest.raises(DataError, match=r"row 1: the rejected answer has its own prompt.*KTOLoss"):
+        RECIPE.build_datasets(dpo, tokenizer, pairs[:8], pairs[8:])
 
 
 def test_with_lora_the_reference_is_the_backbone_without_its_adapter(

@@ -75,6 +75,7 @@ def build_chain_conversations(
     answers: Sequence[str],
     systems: Sequence[str],
     rejected: Sequence[str | None] | None = None,
+    rejected_prompts: Sequence[str | None] | None = None,
     file: str | Path,
     id_column: str,
     parent_id_column: str,
@@ -82,7 +83,8 @@ def build_chain_conversations(
     """One conversation per leaf row, in the order of the leaf rows in the file.
 
     All sequences are aligned by row (0-based position = data row - 1). Prompts and answers must already be
-    checked non-empty. The system prompt is the root row's; the rejected answer is the leaf row's.
+    checked non-empty. The system prompt is the root row's; the rejected answer and its own prompt are the
+    leaf row's.
     """
     if id_column == parent_id_column:
         raise DataError(
@@ -114,6 +116,7 @@ def build_chain_conversations(
                 messages=tuple(messages),
                 source_row=leaf + 1,
                 rejected_answer=rejected[leaf] if rejected is not None else None,
+                rejected_prompt=rejected_prompts[leaf] if rejected_prompts is not None else None,
             )
         )
     return conversations

@@ -22,6 +22,8 @@ class Conversation:
 
     ``tree_id`` groups conversations that share a root (parent-id chains): a split never separates them.
     ``rejected_answer`` is the alternative final answer of preference data (DPO family), else ``None``.
+    ``rejected_prompt`` is the final question as the rejected answer was given to it, when the data has its
+    own prompt for the rejected side (H2O's rejected prompt column), else ``None``.
     ``desirable`` rates the final answer of unpaired preference data (KTO): good (True) or bad (False).
     ``source_row`` is the 1-based row (or line) in the source file of the last turn, for error messages.
     """
@@ -33,6 +35,7 @@ class Conversation:
     source_row: int
     rejected_answer: str | None = None
     desirable: bool | None = None
+    rejected_prompt: str | None = None
 
     @property
     def prompt_messages(self) -> tuple[Message, ...]:
@@ -43,6 +46,14 @@ class Conversation:
     def answer(self) -> str:
         """The final assistant answer."""
         return self.messages[-1].content
+
+    @property
+    def rejected_messages(self) -> tuple[Message, ...]:
+        """The turns the rejected answer follows: the prompt turns, the last question replaced by
+        ``rejected_prompt`` when there is one."""
+        if self.rejected_prompt is None:
+            return self.prompt_messages
+        return (*self.messages[:-2], Message("user", self.rejected_prompt))
 
     @property
     def turns(self) -> int:

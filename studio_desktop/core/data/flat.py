@@ -30,14 +30,16 @@ WHITESPACE = (
 
 @dataclass(frozen=True)
 class FlatColumns:
-    """The texts of a flat table's rows: string arrays without nulls (``None`` for unmapped columns), and
-    the desirability flags of unpaired preference data."""
+    """The texts of a flat table's rows: string arrays without nulls (``None`` for unmapped columns), the
+    desirability flags of unpaired preference data, and the rejected side's own prompts (null where a row
+    has none: the rejected answer follows the chosen one's prompt)."""
 
     prompts: pa.Array
     answers: pa.Array
     systems: pa.Array | None
     rejected: pa.Array | None
     desirable: pa.Array | None = None
+    rejected_prompts: pa.Array | None = None
 
 
 def text_array(series: pd.Series) -> pa.Array:
@@ -117,7 +119,7 @@ def check_text_cells(series: pd.Series, column: str, file: str | Path) -> None:
 def flat_columns(df: pd.DataFrame, mapping: Any, file: str | Path) -> FlatColumns:
     """The texts of every row; raises ``DataError`` naming the first bad row and counting the others."""
     text_columns = (*mapping.prompt_columns, mapping.answer_column, mapping.system_column)
-    for column in (*text_columns, mapping.rejected_answer_column):
+    for column in (*text_columns, mapping.rejected_answer_column, mapping.rejected_prompt_column):
         if column:
             check_text_cells(df[column], column, file)
     parts = [text_array(df[column]) for column in mapping.prompt_columns]
@@ -147,7 +149,20 @@ def flat_columns(df: pd.DataFrame, mapping: Any, file: str | Path) -> FlatColumn
 
         flags = desirability_values(df[mapping.desirability_column], mapping.desirability_column, file)
         desirable = pa.array(flags, type=pa.bool_())
-    return FlatColumns(prompts, answers, systems, rejected, desirable)
+    return FlatColumns(prompts, answers, systems, rejected, desirable, rejected_prompts(df, mapping, prompts))
+
+
+def rejected_prompts(df: pd.DataFrame, mapping: Any, prompts: pa.Array) -> pa.Array | None:
+    """The rejected side's own prompt of each row; null where the cell is blank or repeats the prompt (the
+    rejected answer follows the chosen one's prompt)."""
+    if not mapping.rejected_prompt_column:
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    texts = text_array(df[mapping.rejected_prompt_column])
+    shared = blank(texts) | same_text(texts, prompts)
+    return pc.if_else(pa.array(shared), pa.scalar(None, pa.string()), texts)
 
 
 def flat_row_problem(prompt: str, answer: str, rejected: str | None, mapping: Any) -> RowError | None:

@@ -64,7 +64,8 @@ class ColumnMapping:
     ``answer_column``; ``id_column`` with ``parent_id_column`` chains rows into multi-turn conversations.
     Nested formats read ``conversation_column``; a system turn there wins over ``system_column``; with an
     ``answer_column`` the conversations end with the user's turn and that column holds the final answer.
-    ``rejected_answer_column`` holds the rejected answer of preference data; ``desirability_column`` rates
+    ``rejected_answer_column`` holds the rejected answer of preference data and ``rejected_prompt_column``,
+    where the rejected answer was given to another question, that question; ``desirability_column`` rates
     the answer of unpaired preference data (KTO) as good or bad.
     """
 
@@ -75,6 +76,7 @@ class ColumnMapping:
     id_column: str | None = None
     parent_id_column: str | None = None
     rejected_answer_column: str | None = None
+    rejected_prompt_column: str | None = None
     desirability_column: str | None = None
     conversation_column: str | None = None
     prompt_column_separator: str = "\n\n"
@@ -200,6 +202,7 @@ def validate_mapping(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path)
         if mapping.answer_column is None:
             raise DataError("no answer column is set; pass --answer-column", file=file)
     check_desirability_mapping(mapping, file)
+    check_rejected_prompt_mapping(mapping, file)
     if mapping.parent_id_column is not None:
         if mapping.id_column is None:
             raise DataError(
@@ -221,6 +224,26 @@ def validate_mapping(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path)
                 file=file,
                 field=column,
             )
+
+
+def check_rejected_prompt_mapping(mapping: ColumnMapping, file: str | Path) -> None:
+    """A rejected prompt column needs prompt and answer columns and a rejected answer column beside it."""
+    column = mapping.rejected_prompt_column
+    if column is None:
+        return
+    if mapping.is_nested:
+        raise DataError(
+            f"a rejected prompt column works with prompt and answer columns, not with the "
+            f"{mapping.format.value} format; clear the rejected prompt column",
+            file=file,
+            field=column,
+        )
+    if mapping.rejected_answer_column is None:
+        raise DataError(
+            "a rejected prompt column needs a rejected answer column; pass --rejected-answer-column",
+            file=file,
+            field=column,
+        )
 
 
 def to_conversations(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path) -> list[Conversation]:
@@ -284,6 +307,7 @@ def _used_columns(mapping: ColumnMapping) -> Iterator[tuple[str, str]]:
         ("id column", mapping.id_column),
         ("parent id column", mapping.parent_id_column),
         ("rejected answer column", mapping.rejected_answer_column),
+        ("rejected prompt column", mapping.rejected_prompt_column),
         ("desirability column", mapping.desirability_column),
     ]
     for setting, column in optional:
@@ -337,6 +361,9 @@ def _flat_conversations(df: pd.DataFrame, mapping: ColumnMapping, file: str | Pa
     systems = columns.systems.to_pylist() if columns.systems is not None else [""] * n
     rejected = columns.rejected.to_pylist() if columns.rejected is not None else None
     desirable = columns.desirable.to_pylist() if columns.desirable is not None else [None] * n
+    rejected_prompts = (
+        columns.rejected_prompts.to_pylist() if columns.rejected_prompts is not None else [None] * n
+    )
     if mapping.is_chained:
         return build_chain_conversations(
             df[mapping.id_column].tolist(),
@@ -345,6 +372,7 @@ def _flat_conversations(df: pd.DataFrame, mapping: ColumnMapping, file: str | Pa
             answers=answers,
             systems=systems,
             rejected=rejected,
+            rejected_prompts=rejected_prompts,
             file=file,
             id_column=mapping.id_column or "",
             parent_id_column=mapping.parent_id_column or "",
@@ -359,6 +387,7 @@ def _flat_conversations(df: pd.DataFrame, mapping: ColumnMapping, file: str | Pa
             source_row=i + 1,
             rejected_answer=rejected[i] if rejected else None,
             desirable=desirable[i],
+            rejected_prompt=rejected_prompts[i],
         )
         for i in range(n)
     ]

@@ -38,6 +38,7 @@ def _schema():
             ("source_row", pa.int64()),
             ("rejected_answer", pa.string()),
             ("desirable", pa.bool_()),
+            ("rejected_prompt", pa.string()),
         ]
     )
 
@@ -54,6 +55,7 @@ def conversations_table(conversations: Sequence[Conversation]) -> pa.Table:
         "source_row": [c.source_row for c in conversations],
         "rejected_answer": [c.rejected_answer for c in conversations],
         "desirable": [c.desirable for c in conversations],
+        "rejected_prompt": [c.rejected_prompt for c in conversations],
     }
     return pa.table(columns, schema=_schema())
 
@@ -66,13 +68,7 @@ def flat_table(ids: pa.Array, columns: FlatColumns) -> pa.Table:
     """
     import pyarrow as pa
 
-    prompts, answers, systems, rejected, desirable = (
-        columns.prompts,
-        columns.answers,
-        columns.systems,
-        columns.rejected,
-        columns.desirable,
-    )
+    prompts, answers, systems, rejected = columns.prompts, columns.answers, columns.systems, columns.rejected
     n = len(ids)
     contents = pa.concat_arrays([prompts.cast(pa.string()), answers.cast(pa.string())])
     contents = contents.take(pa.array(np.arange(2 * n, dtype=np.int64).reshape(2, n).T.ravel()))
@@ -87,7 +83,8 @@ def flat_table(ids: pa.Array, columns: FlatColumns) -> pa.Table:
         messages,
         pa.array(np.arange(1, n + 1, dtype=np.int64)),
         rejected if rejected is not None else pa.nulls(n, pa.string()),
-        desirable if desirable is not None else pa.nulls(n, pa.bool_()),
+        columns.desirable if columns.desirable is not None else pa.nulls(n, pa.bool_()),
+        columns.rejected_prompts if columns.rejected_prompts is not None else pa.nulls(n, pa.string()),
     ]
     schema = _schema()
     return pa.Table.from_arrays(
@@ -107,8 +104,9 @@ def table_conversations(table: pa.Table) -> list[Conversation]:
             source_row=row,
             rejected_answer=rejected,
             desirable=desirable,
+            rejected_prompt=rejected_prompt,
         )
-        for cid, tree, system, messages, row, rejected, desirable in zip(
+        for cid, tree, system, messages, row, rejected, desirable, rejected_prompt in zip(
             data["conversation_id"],
             data["tree_id"],
             data["system"],
@@ -116,6 +114,7 @@ def table_conversations(table: pa.Table) -> list[Conversation]:
             data["source_row"],
             data["rejected_answer"],
             data.get("desirable", [None] * table.num_rows),
+            data.get("rejected_prompt", [None] * table.num_rows),
             strict=True,
         )
     ]

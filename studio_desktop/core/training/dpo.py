@@ -10,7 +10,8 @@ picks the method:
 - CPOLoss and SimPOLoss (``simpo_gamma``): TRL's CPOTrainer; ORPOLoss: TRL's ORPOTrainer. These need no
   reference model.
 - KTOLoss: TRL's KTOTrainer on unpaired data: rows rated by a desirability column as they are, and each
-  preference pair as one good and one bad answer.
+  preference pair as one good and one bad answer, each after its own prompt (a rejected prompt column gives
+  the rejected answer's). The paired losses compare two answers to one prompt and refuse such rows.
 
 With LoRA, the DPO reference model is the backbone with the adapter switched off (no second copy in
 memory); a full fine-tune gets TRL's frozen copy. ``training.beta`` is the preference strength (ORPO's
@@ -67,8 +68,15 @@ class PreferenceData:
 
 def check_pairs(conversations: list[Conversation], what: str, unpaired: bool) -> None:
     """Every conversation must carry a rejected answer that differs from the chosen one, or, for an
-    unpaired method, be a pair or a rated answer."""
+    unpaired method, be a pair or a rated answer; only an unpaired method takes a rejected answer to
+    another prompt."""
     for conversation in conversations:
+        if conversation.rejected_prompt is not None and not unpaired:
+            raise DataError(
+                f"{what} row {conversation.source_row}: the rejected answer has its own prompt (the rejected "
+                "prompt column); the paired losses compare two answers to one prompt. Train with KTOLoss, "
+                "which rates each answer after its own prompt, or import without a rejected prompt column."
+            )
         rejected = conversation.rejected_answer
         if unpaired and conversation.desirable is not None:
             continue
@@ -94,7 +102,7 @@ class PreferenceRecipe:
     ) -> PreferenceData:
         from datasets import Dataset
 
-        from studio_desktop.core.data.prepare import generation_prompts, template_settings
+        from studio_desktop.core.data.prepare import generation_prompts, render_prompt, template_settings
 
         unpaired = METHODS[setup.cfg.training.loss_function].unpaired
         check_pairs(train, "training data", unpaired)
@@ -105,7 +113,10 @@ class PreferenceRecipe:
         def pairs(conversations: list[Conversation]) -> Any:
             prompts = generation_prompts(tokenizer, conversations, settings)
             if unpaired:
-                return Dataset.from_dict(rated_answers(conversations, prompts, end))
+                rejected_prompts = [
+                    render_prompt(tokenizer, c.system, c.rejected_messages, settings) for c in conversations
+                ]
+                return Dataset.from_dict(rated_answers(conversations, prompts, rejected_prompts, end))
             return Dataset.from_dict(
                 {
                     "prompt": prompts,
@@ -168,16 +179,22 @@ class PreferenceRecipe:
         return TrainerRun(trainer, callback)
 
 
-def rated_answers(conversations: list[Conversation], prompts: list[str], end: str) -> dict[str, list]:
-    """KTO's unpaired rows: a rated answer as it is, a pair as its chosen (good) and rejected (bad) answer."""
+def rated_answers(
+    conversations: list[Conversation], prompts: list[str], rejected_prompts: list[str], end: str
+) -> dict[str, list]:
+    """KTO's unpaired rows: a rated answer as it is, a pair as its chosen (good) answer after ``prompts`` and
+    its rejected (bad) one after ``rejected_prompts``."""
     rows: dict[str, list] = {"prompt": [], "completion": [], "label": []}
-    for conversation, prompt in zip(conversations, prompts, strict=True):
+    for conversation, prompt, rejected_prompt in zip(conversations, prompts, rejected_prompts, strict=True):
         if conversation.desirable is not None:
-            answers = [(conversation.answer, conversation.desirable)]
+            answers = [(prompt, conversation.answer, conversation.desirable)]
         else:
-            answers = [(conversation.answer, True), (conversation.rejected_answer or "", False)]
-        for answer, good in answers:
-            rows["prompt"].append(prompt)
+            answers = [
+                (prompt, conversation.answer, True),
+                (rejected_prompt, conversation.rejected_answer or "", False),
+            ]
+        for prompt_text, answer, good in answers:
+            rows["prompt"].append(prompt_text)
             rows["completion"].append(answer + end)
             rows["label"].append(good)
     return rows

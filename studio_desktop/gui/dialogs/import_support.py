@@ -30,6 +30,11 @@ COLUMN_FIELDS = {
     "id_column": ("ID", "Column with row ids, for multi-turn chains (optional)."),
     "parent_id_column": ("Parent ID", "Column with the parent row's id, for multi-turn chains (optional)."),
     "rejected_answer_column": ("Rejected answer", "Column with the rejected answer of preference data."),
+    "rejected_prompt_column": (
+        "Rejected prompt",
+        "Column with the question the rejected answer was given to, where it differs from the prompt "
+        "(optional; blank cells take the prompt). Only KTOLoss trains such pairs.",
+    ),
     "desirability_column": (
         "Desirability",
         "Column rating each answer good (true/1) or bad (false/0): unpaired preference data for KTO.",

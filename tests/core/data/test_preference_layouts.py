@@ -147,3 +147,85 @@ def test_a_bad_desirability_value_names_file_row_and_column(tmp_path: Path) -> N
     with pytest.raises(DataError, match="desirability") as error:
         read_conversations_from(path, {"desirability_column": "kto_tag"})
     assert "row 2" in str(error.value) and "kto_tag" in str(error.value)
+
+
+REJECTED_PROMPT_ROWS = [
+    {"prompt": "Sky?", "chosen": "Blue.", "rejected": "Green.", "rejected_prompt": "Grass?"},
+    {"prompt": "Sun?", "chosen": "Yellow.", "rejected": "Grey.", "rejected_prompt": "  "},
+    {"prompt": "Snow?", "chosen": "White.", "rejected": "Black.", "rejected_prompt": "Snow?"},
+]
+REJECTED_PROMPT_MAPPING = {"rejected_prompt_column": "rejected_prompt"}
+
+
+def test_a_rejected_prompt_column_gives_the_rejected_side_its_own_question(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "pairs.jsonl", REJECTED_PROMPT_ROWS)
+    _, _, conversations = read_conversations_from(path, REJECTED_PROMPT_MAPPING)
+    # A blank cell or one that repeats the prompt means the rejected answer follows the same prompt.
+    assert [c.rejected_prompt for c in conversations] == ["Grass?", None, None]
+    first = conversations[0]
+    assert [m.content for m in first.rejected_messages] == ["Grass?"]
+    assert [m.content for m in first.prompt_messages] == ["Sky?"]
+
+
+def test_the_column_wise_import_stores_the_rejected_prompts(tmp_path: Path) -> None:
+    from studio_desktop.core.data.store import read_conversations, write_table
+    from studio_desktop.jobs.dataset_import import read_table_from
+
+    path = write_jsonl(tmp_path / "pairs.jsonl", REJECTED_PROMPT_ROWS)
+    _, _, table = read_table_from(path, REJECTED_PROMPT_MAPPING)
+    write_table(table, tmp_path / "train.parquet")
+    stored = read_conversations(tmp_path / "train.parquet")
+    assert stored == read_conversations_from(path, REJECTED_PROMPT_MAPPING)[2]
+
+
+def test_a_file_stored_before_rejected_prompts_reads_without_them(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from studio_desktop.core.data.store import read_conversations, write_table
+    from studio_desktop.jobs.dataset_import import read_table_from
+
+    path = write_jsonl(tmp_path / "pairs.jsonl", REJECTED_PROMPT_ROWS)
+    table = read_table_from(path, {})[2].drop_columns(["rejected_prompt"])
+    write_table(table, tmp_path / "old.parquet")
+    assert "rejected_prompt" not in pq.read_schema(tmp_path / "old.parquet").names
+    stored = read_conversations(tmp_path / "old.parquet")
+    assert [c.rejected_answer for c in stored] == ["Green.", "Grey.", "Black."]
+    assert all(c.rejected_prompt is None for c in stored)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"rejected_answer_column": ""}, "needs a rejected answer column"),
+        ({"format": "messages", "conversation_column": "chosen"}, "not with the messages format"),
+    ],
+)
+def test_a_rejected_prompt_column_without_its_pair_is_refused(
+    tmp_path: Path, overrides: dict, message: str
+) -> None:
+    rows = [
+        {**row, "chosen": [user(row["prompt"]), assistant(row["chosen"])]} for row in REJECTED_PROMPT_ROWS
+    ]
+    path = write_jsonl(tmp_path / "pairs.jsonl", rows if "format" in overrides else REJECTED_PROMPT_ROWS)
+    with pytest.raises(DataError, match=message) as error:
+        read_conversations_from(path, {**REJECTED_PROMPT_MAPPING, **overrides})
+    assert "pairs.jsonl" in str(error.value) and "rejected_prompt" in str(error.value)
+
+
+def test_a_chain_takes_the_rejected_prompt_of_its_leaf_row(tmp_path: Path) -> None:
+    rows = [
+        {"id": "a", "parent_id": "", "prompt": "Hi", "chosen": "Hello.", "rejected": "Go.", "alt": ""},
+        {
+            "id": "b",
+            "parent_id": "a",
+            "prompt": "Sky?",
+            "chosen": "Blue.",
+            "rejected": "Red.",
+            "alt": "Fire?",
+        },
+    ]
+    path = write_jsonl(tmp_path / "chain.jsonl", rows)
+    _, _, conversations = read_conversations_from(path, {"rejected_prompt_column": "alt"})
+    (leaf,) = conversations
+    assert leaf.rejected_answer == "Red." and leaf.rejected_prompt == "Fire?"
+    assert [m.content for m in leaf.rejected_messages] == ["Hi", "Hello.", "Fire?"]
