@@ -18,7 +18,7 @@ from studio_desktop.core.config_io import (
 from studio_desktop.core.training.recipe import TRAINABLE, check_trainable
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.devices import planned_precision
-from studio_desktop.jobs.memory import planned_memory
+from studio_desktop.jobs.memory import MemoryPlanner
 from studio_desktop.jobs.workdir import open_workdir
 
 
@@ -54,9 +54,10 @@ def run_validate(args: argparse.Namespace) -> int:
     for warning in precision.warnings if precision else ():
         print(f"warning: {warning}", file=sys.stderr)
     workdir = open_workdir(args.workdir)
-    memory = planned_memory(cfg, workdir, Catalog(workdir.catalog_path))
-    if memory is not None:
-        print(f"memory on this computer's CPU: {memory.describe()}")
+    planned = MemoryPlanner(workdir, Catalog(workdir.catalog_path)).plan(cfg)
+    if planned is not None:
+        memory, device = planned
+        print(f"memory on {device.label}: {memory.describe()}")
     if args.out:
         save_config(cfg, args.out)
     print(f"{args.file}: valid {cfg.problem_type} config ({len(loaded.warnings)} setting(s) ignored)")

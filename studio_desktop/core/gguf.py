@@ -6,7 +6,6 @@ torch, transformers and gguf are imported inside functions only.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -105,13 +104,6 @@ def conversion_is_current(folder: Path, gguf_file: Path) -> bool:
     except (OSError, ValueError):
         return False
     return all(recorded.get(key) == current[key] for key in ("source_size", "source_mtime_ns"))
-
-
-def gguf_folder_name(gguf_file: Path) -> str:
-    """``<stem>-<short hash of the resolved path>``: the folder a GGUF file is converted into."""
-    resolved = Path(gguf_file).expanduser().resolve()
-    digest = hashlib.sha256(str(resolved).encode("utf-8")).hexdigest()[:8]
-    return f"{resolved.stem}-{digest}"
 
 
 def converted_folder(gguf_file: Path, out_dir: Path, report: Progress) -> Path:

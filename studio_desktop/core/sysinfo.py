@@ -40,6 +40,7 @@ class GpuInfo:
     memory_used_bytes: int
     memory_total_bytes: int
     temperature_c: float | None
+    compute_capability: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ def read_gpu(nvml: Any, index: int, name: str, handle: Any) -> GpuInfo:
     """Convert the NVML readings of one device; raises ``nvml.NVMLError`` if its memory cannot be read."""
     memory = nvml.nvmlDeviceGetMemoryInfo(handle)
     utilization = _optional(nvml, lambda: nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+    capability = _optional(nvml, lambda: nvml.nvmlDeviceGetCudaComputeCapability(handle))
     return GpuInfo(
         index=index,
         name=name,
@@ -82,6 +84,7 @@ def read_gpu(nvml: Any, index: int, name: str, handle: Any) -> GpuInfo:
         memory_used_bytes=int(memory.used),
         memory_total_bytes=int(memory.total),
         temperature_c=_read_temperature(nvml, handle),
+        compute_capability=(int(capability[0]), int(capability[1])) if capability else None,
     )
 
 

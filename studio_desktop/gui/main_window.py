@@ -219,6 +219,7 @@ class MainWindow(QMainWindow):
 
     def new_experiment(self, dataset: str = "", base=None, yaml_path: str | None = None) -> None:
         from studio_desktop.gui.dialogs.new_experiment import NewExperimentDialog
+        from studio_desktop.jobs.memory import MemoryPlanner
 
         if base is None and yaml_path is None:
             from studio_desktop.core.config import default_config
@@ -229,7 +230,8 @@ class MainWindow(QMainWindow):
             elif datasets := self.catalog.datasets():
                 values["dataset.train_dataframe"] = datasets[0].name
             base = default_config().replace(values)
-        dialog = NewExperimentDialog(self.catalog, base, self)
+        planner = MemoryPlanner(self.workdir, self.catalog)
+        dialog = NewExperimentDialog(self.catalog, base, self, planner=planner.plan)
         if yaml_path:
             dialog.load(yaml_path)
         if dialog.exec() != NewExperimentDialog.DialogCode.Accepted:

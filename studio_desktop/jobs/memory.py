@@ -6,12 +6,13 @@ import statistics
 from itertools import islice
 from pathlib import Path
 
-from studio_desktop.core.backbones import ready_folder
+from studio_desktop.core.backbone_folders import ready_folder
 from studio_desktop.core.config import ExperimentConfig
 from studio_desktop.core.events import Event, Finished, Started, parse_event
-from studio_desktop.core.memory_plan import MemoryPlan, plan_memory, read_model_shape
+from studio_desktop.core.memory_plan import MemoryPlan, ModelShape, plan_memory, read_model_shape
+from studio_desktop.core.precision import choose_precision
 from studio_desktop.jobs.catalog import Catalog
-from studio_desktop.jobs.devices import planned_precision
+from studio_desktop.jobs.devices import PlannedDevice, planned_device
 from studio_desktop.jobs.workdir import Workdir
 
 RECENT_RUNS = 8
@@ -66,16 +67,34 @@ def memory_calibration(catalog: Catalog, cuda: bool) -> float:
     return min(high, max(low, statistics.median(ratios)))
 
 
-def planned_memory(cfg: ExperimentConfig, workdir: Workdir, catalog: Catalog) -> MemoryPlan | None:
-    """The memory plan of ``cfg`` on this machine's CPU (None with a GPU, or when the backbone is not yet
-    available here to read its shape)."""
-    import psutil
+class MemoryPlanner:
+    """Plans configs on the device they would train on here, before any start (the form asks on every edit:
+    each backbone's shape and each device kind's correction are read once)."""
 
-    precision = planned_precision(cfg)
-    folder = ready_folder(catalog.backbone_location(cfg.llm_backbone), workdir.models)
-    shape = read_model_shape(folder) if folder is not None else None
-    if precision is None or shape is None:
-        return None
-    available = int(psutil.virtual_memory().available)
-    calibration = memory_calibration(catalog, cuda=False)
-    return plan_memory(cfg, shape, precision, available=available, cuda=False, calibration=calibration)
+    def __init__(self, workdir: Workdir, catalog: Catalog) -> None:
+        self.workdir = workdir
+        self.catalog = catalog
+        self._shapes: dict[str, ModelShape | None] = {}
+        self._calibration: dict[bool, float] = {}
+
+    def shape(self, backbone: str) -> ModelShape | None:
+        """The backbone's shape, if its folder is here (a hub id not yet downloaded is not)."""
+        if backbone not in self._shapes:
+            folder = ready_folder(self.catalog.backbone_location(backbone), self.workdir.models)
+            self._shapes[backbone] = read_model_shape(folder) if folder is not None else None
+        return self._shapes[backbone]
+
+    def plan(self, cfg: ExperimentConfig) -> tuple[MemoryPlan, PlannedDevice] | None:
+        """The plan of ``cfg`` and its device, or None when the device's dtype or the shape is unknown."""
+        device = planned_device(cfg)
+        shape = self.shape(cfg.llm_backbone)
+        if device is None or shape is None:
+            return None
+        cuda = device.facts.cuda
+        if cuda not in self._calibration:
+            self._calibration[cuda] = memory_calibration(self.catalog, cuda)
+        precision = choose_precision(cfg, device.facts)
+        memory = plan_memory(
+            cfg, shape, precision, available=device.available, cuda=cuda, calibration=self._calibration[cuda]
+        )
+        return memory, device

@@ -62,6 +62,11 @@ class FakeNvml:
         assert sensor == self.NVML_TEMPERATURE_GPU
         return 61 + handle
 
+    def nvmlDeviceGetCudaComputeCapability(self, handle: int) -> tuple[int, int]:  # noqa: N802
+        if handle == 1:
+            raise self.NVMLError("Not Supported")
+        return (8, 0)
+
 
 def statvfs_total(path: Path) -> int:
     info = os.statvfs(path)
@@ -125,8 +130,8 @@ def test_nvml_readings_become_gpu_infos_and_nvml_starts_once(tmp_path: Path) -> 
     assert fake.init_calls == 1
     assert first.gpu_note is None and second.gpus == first.gpus
     assert first.gpus == (
-        GpuInfo(0, "Fake A100", 87.0, 2**30, 40 * 2**30, 61.0),
-        GpuInfo(1, "Fake L4", None, 2 * 2**30, 40 * 2**30, 62.0),
+        GpuInfo(0, "Fake A100", 87.0, 2**30, 40 * 2**30, 61.0, (8, 0)),
+        GpuInfo(1, "Fake L4", None, 2 * 2**30, 40 * 2**30, 62.0, None),
     )
 
 

@@ -331,3 +331,32 @@ def test_a_precision_that_is_slow_on_this_cpu_is_warned_in_the_form(form: Config
     else:
         assert form.hardware_warning.isVisibleTo(form)
         assert "architecture.backbone_dtype = 'bfloat16' will be slow" in form.hardware_warning.text()
+
+
+def test_the_form_shows_the_memory_verdict_of_the_run_on_this_machine(
+    qtbot, workdir: Path, tiny_model_dir: Path
+) -> None:
+    from studio_desktop.jobs.catalog import Catalog
+    from studio_desktop.jobs.devices import planned_device
+    from studio_desktop.jobs.memory import MemoryPlanner
+    from studio_desktop.jobs.workdir import open_workdir
+
+    wd = open_workdir()
+    planner = MemoryPlanner(wd, Catalog(wd.catalog_path))
+    base = default_config().replace({"llm_backbone": str(tiny_model_dir)})
+    form = ConfigForm(base, planner=planner.plan)
+    qtbot.addWidget(form)
+    form.show()
+    verdict = form.memory_verdict
+    device = planned_device(base)
+    assert device is not None and not device.facts.cuda  # no GPU on the machines these tests run on
+    assert verdict.isVisibleTo(form) and verdict.verdict == "fits"
+    assert verdict.text().startswith("Memory on this computer's CPU: fits: about")
+    assert "activations" in verdict.toolTip() and "GiB" in verdict.toolTip()
+    # A batch far beyond this machine's memory (the tiny model's logits alone are hundreds of GiB).
+    form.editor("training.batch_size").control.setValue(1024)
+    form.editor("tokenizer.max_length").control.setValue(131072)
+    assert form.is_valid() and verdict.verdict == "will not fit"
+    assert "will not fit" in verdict.text() and "Lower the batch size" in verdict.text()
+    form.editor("llm_backbone").control.setCurrentText("some-owner/not-downloaded-here")
+    assert not verdict.isVisibleTo(form)  # nothing to read the shape from before it is downloaded

@@ -21,6 +21,7 @@ from studio_desktop.core.backbone_names import BUNDLED_BACKBONE
 from studio_desktop.core.config import ExperimentConfig, default_config
 from studio_desktop.core.errors import StudioError
 from studio_desktop.gui.widgets.config_form import ConfigForm
+from studio_desktop.gui.widgets.memory_verdict import Planner
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.experiment import open_experiment
 
@@ -31,7 +32,11 @@ class NewExperimentDialog(QDialog):
     """Edit a config and accept it to start an experiment; ``config()`` is the result."""
 
     def __init__(
-        self, catalog: Catalog, base: ExperimentConfig | None = None, parent: QWidget | None = None
+        self,
+        catalog: Catalog,
+        base: ExperimentConfig | None = None,
+        parent: QWidget | None = None,
+        planner: Planner | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("New experiment")
@@ -40,7 +45,7 @@ class NewExperimentDialog(QDialog):
         backbones = [BUNDLED_BACKBONE] + [record.name for record in catalog.backbones()]
         if base is None:
             base = default_config().replace({"dataset.train_dataframe": datasets[0] if datasets else ""})
-        self.form = ConfigForm(base, datasets=datasets, backbones=backbones)
+        self.form = ConfigForm(base, datasets=datasets, backbones=backbones, planner=planner)
         self.yaml_path: Path | None = None
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.start_button = self.buttons.addButton("Start", QDialogButtonBox.ButtonRole.AcceptRole)

@@ -37,6 +37,7 @@ from studio_desktop.gui.widgets.config_fields_editors import (
     field_tooltip,
     make_editor,
 )
+from studio_desktop.gui.widgets.memory_verdict import MemoryVerdict, Planner
 from studio_desktop.jobs.devices import planned_precision
 
 #: Fields whose allowed values depend on the problem type (the metadata lists the union).
@@ -132,6 +133,7 @@ class ConfigForm(QWidget):
         config: ExperimentConfig | None = None,
         datasets: Sequence[str] = (),
         backbones: Sequence[str] = (),
+        planner: Planner | None = None,
     ) -> None:
         super().__init__()
         self._infos = {info.path: info for info in describe_fields()}
@@ -152,6 +154,7 @@ class ConfigForm(QWidget):
         self.hardware_warning = QLabel(objectName="configWarning", wordWrap=True)
         self.hardware_warning.setToolTip("How the chosen precision runs on this computer")
         self.hardware_warning.hide()
+        self.memory_verdict = MemoryVerdict(planner)
         self._build(datasets, backbones)
         self.setStyleSheet(STYLE)
         self.set_config(config or default_config())
@@ -180,6 +183,7 @@ class ConfigForm(QWidget):
         layout.addWidget(self.notice)
         layout.addWidget(self.error_label)
         layout.addWidget(self.hardware_warning)
+        layout.addWidget(self.memory_verdict)
 
     def _add_field(self, info: FieldInfo, datasets: Sequence[str], backbones: Sequence[str]) -> None:
         suggestions = [info.default, *backbones] if info.path == "llm_backbone" else datasets
@@ -316,6 +320,7 @@ class ConfigForm(QWidget):
         warning = " ".join(precision.warnings) if precision else ""
         self.hardware_warning.setText(warning)
         self.hardware_warning.setVisible(bool(warning))
+        self.memory_verdict.update_for(self._config)
         if was_valid != self.is_valid():
             self.validity_changed.emit(self.is_valid())
 
