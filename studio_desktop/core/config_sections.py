@@ -324,7 +324,11 @@ class PredictionSection(Section):
 
     SECTION = "prediction"
     metric: str = setting(
-        "Perplexity", "Main validation metric; it picks the best checkpoint.", choices=all_choices(METRICS)
+        "Perplexity",
+        "Main validation metric; it picks the best checkpoint. Perplexity comes from the validation loss, "
+        "so answers are generated only at the last evaluation (fast); BLEU and ROUGE-L score answers "
+        "generated at every evaluation.",
+        choices=all_choices(METRICS),
     )
     metric_gpt_model: str = setting(
         "gpt-4o-mini",

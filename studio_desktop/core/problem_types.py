@@ -30,6 +30,9 @@ METRICS = {
     REGRESSION: ("MSE", "MAE"),
 }
 GENERATIVE = (CAUSAL_LM, DPO)
+#: Metrics read from the validation loss: validation answers are generated only at the last evaluation
+#: (for the predictions table), not at every one.
+LOSS_METRICS = ("Perplexity",)
 
 
 def all_choices(table: dict[str, tuple[str, ...]]) -> tuple[str, ...]:

@@ -33,7 +33,8 @@ def final_train_loss(experiment) -> float:
 def test_random_kills_then_resume_finish_the_run(trained_workdir, make_config) -> None:
     wd, catalog = trained_workdir
     os.environ["PYTHONPATH"] = str(ROOT)
-    settings = {"training__epochs": 60, "training__evaluation_epochs": 1.0, "training__lora_dropout": 0.0}
+    # Long enough (about 20 s of training here) that ten kills, each at most 1 s after a start, land mid-run.
+    settings = {"training__epochs": 200, "training__evaluation_epochs": 1.0, "training__lora_dropout": 0.0}
     reference = create_experiment(wd, catalog, make_config("reference", **settings))
     assert run_training(wd.root, reference.path) == EXIT_FINISHED
     expected = final_train_loss(reference)

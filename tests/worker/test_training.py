@@ -32,6 +32,15 @@ def run_in_process(wd, experiment: Experiment, resume: bool = False) -> int:
     return run_training(wd.root, experiment.path, resume=resume)
 
 
+def test_a_metric_scored_on_answers_generates_them_at_every_evaluation(trained_workdir, make_config) -> None:
+    wd, catalog = trained_workdir
+    cfg = make_config("bleu-run", training__evaluation_epochs=1.0, prediction__metric="BLEU")
+    experiment = create_experiment(wd, catalog, cfg)
+    assert run_in_process(wd, experiment) == EXIT_FINISHED
+    answer_steps = [e.step for e in experiment.events() if isinstance(e, Metric) and "val/bleu" in e.values]
+    assert answer_steps == [4, 8]
+
+
 def test_a_run_writes_events_checkpoints_model_and_predictions(trained_workdir, make_config) -> None:
     wd, catalog = trained_workdir
     experiment = create_experiment(wd, catalog, make_config("full-run", training__evaluation_epochs=0.5))
@@ -47,7 +56,9 @@ def test_a_run_writes_events_checkpoints_model_and_predictions(trained_workdir, 
     assert progress[-1].tokens > 0 and progress[-1].samples == 16
     val_steps = sorted({e.step for e in events if isinstance(e, Metric) and "val/loss" in e.values})
     assert val_steps == [2, 4, 6, 8]
-    assert any(isinstance(e, Metric) and "val/bleu" in e.values and "val/rouge_l" in e.values for e in events)
+    # Perplexity is read from the loss: answers are generated (and scored) at the last evaluation only.
+    answer_steps = [e.step for e in events if isinstance(e, Metric) and "val/bleu" in e.values]
+    assert answer_steps == [8] and any(isinstance(e, Metric) and "val/rouge_l" in e.values for e in events)
     checkpoints = [e for e in events if isinstance(e, Checkpoint)]
     assert checkpoints and Path(checkpoints[-1].path).is_dir()
     assert [p.name for p in experiment.checkpoints_dir.iterdir()] == ["checkpoint-8"]  # save policy "last"

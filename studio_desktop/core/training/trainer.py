@@ -14,6 +14,7 @@ from studio_desktop.core.config import ExperimentConfig
 from studio_desktop.core.data.prepare import LOSS_WEIGHTS
 from studio_desktop.core.events import Event, Log
 from studio_desktop.core.precision import Precision
+from studio_desktop.core.problem_types import LOSS_METRICS
 from studio_desktop.core.training.optim import create_optimizer, create_scheduler
 from studio_desktop.core.training.packing import sample_averaged_loss
 from studio_desktop.core.training.recipe import RunSetup
@@ -188,12 +189,22 @@ class StudioMixin:
         self.last_eval_step = self.state.global_step
         if self.generation is None or self.on_generation is None or not self.generation.prompts:
             return metrics
+        if not self.generates_answers_now():
+            return metrics
         self.emit(Log(level="info", message=f"Generating {len(self.generation.prompts)} validation answers"))
         scores = self.on_generation(self.generation.prompts)
         prefixed = {f"{metric_key_prefix}_{key}": value for key, value in scores.items()}
         self.log(prefixed)
         metrics.update(prefixed)
         return metrics
+
+
+    def generates_answers_now(self) -> bool:
+        """Whether this evaluation generates validation answers: every one for a metric scored on answers,
+        only the last one (at the end of training) for a metric read from the validation loss."""
+        if self.studio_cfg.prediction.metric not in LOSS_METRICS:
+            return True
+        return self.state.global_step >= self.state.max_steps
 
 
 class StudioTrainer(StudioMixin, Trainer):
