@@ -1,5 +1,6 @@
-"""Entry of worker processes: ``studio-desktop [--workdir DIR] worker train EXPERIMENT_DIR [--resume]`` and
-``studio-desktop [--workdir DIR] worker chat SPEC``.
+"""Entry of worker processes: ``studio-desktop [--workdir DIR] worker train EXPERIMENT_DIR [--resume]`` (the
+supervisor, which runs each ``worker train-attempt`` in a child process) and ``studio-desktop [--workdir DIR]
+worker chat SPEC``.
 
 Started by the launcher, not by users; it is kept out of the public command list.
 """
@@ -7,6 +8,7 @@ Started by the launcher, not by users; it is kept out of the public command list
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +22,9 @@ def main(argv: Sequence[str], workdir: str | None) -> int:
     train = sub.add_parser("train")
     train.add_argument("experiment_dir", type=Path)
     train.add_argument("--resume", action="store_true")
+    attempt = sub.add_parser("train-attempt")
+    attempt.add_argument("experiment_dir", type=Path)
+    attempt.add_argument("--resume", action="store_true")
     chat = sub.add_parser("chat")
     chat.add_argument("spec", help="experiment name or backbone")
     args = parser.parse_args(list(argv))
@@ -27,6 +32,13 @@ def main(argv: Sequence[str], workdir: str | None) -> int:
         from studio_desktop.worker.chat import run_chat
 
         return run_chat(resolve_root(workdir), args.spec)
+    root, experiment_dir = resolve_root(workdir), args.experiment_dir.resolve()
+    if args.kind == "train":
+        from studio_desktop.worker.supervisor import Supervisor
+
+        return Supervisor(root, experiment_dir).run(resume=args.resume)
+    from studio_desktop.worker.supervisor import die_with_parent
     from studio_desktop.worker.train import run_training
 
-    return run_training(resolve_root(workdir), args.experiment_dir.resolve(), resume=args.resume)
+    die_with_parent(os.getppid())
+    return run_training(root, experiment_dir, resume=args.resume, supervised=True)

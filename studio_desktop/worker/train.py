@@ -1,4 +1,5 @@
-"""The training worker: runs in its own process, writes events, exits 0 finished, 1 failed, 2 stopped."""
+"""One training attempt: runs in its own process, writes events, exits 0 finished, 1 failed, 2 stopped, or
+3 out of memory when a supervisor will retry it (``worker.supervisor``)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,11 @@ from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.experiment import Experiment
 from studio_desktop.jobs.workdir import open_workdir
 from studio_desktop.worker.disk_full import disk_full_failure, remove_incomplete_checkpoints
+from studio_desktop.worker.exits import EXIT_FAILED, EXIT_FINISHED, EXIT_OUT_OF_MEMORY, EXIT_STOPPED, OOM_HINT
 
-EXIT_FINISHED, EXIT_FAILED, EXIT_STOPPED = 0, 1, 2
-OOM_HINT = (
-    "Out of memory. Lower training.batch_size or tokenizer.max_length, enable "
-    "architecture.gradient_checkpointing, or use architecture.backbone_dtype int4 (QLoRA)."
-)
+__all__ = ["EXIT_FAILED", "EXIT_FINISHED", "EXIT_OUT_OF_MEMORY", "EXIT_STOPPED", "run_training"]
+# What torch says when an allocation fails: CUDA ("CUDA out of memory") and the CPU allocator.
+OUT_OF_MEMORY_TEXTS = ("out of memory", "can't allocate memory")
 
 
 class StopSignal:
@@ -44,8 +44,8 @@ class StopSignal:
 def classify_failure(error: BaseException) -> Failed:
     """A failed event a user can act on."""
     text = str(error)
-    if type(error).__name__ == "OutOfMemoryError" or "out of memory" in text.lower():
-        return Failed(failure="out-of-memory", message=OOM_HINT, details=text)
+    if is_out_of_memory(error):
+        return Failed(failure="out-of-memory", message=f"Out of memory. {OOM_HINT}", details=text)
     for cls, failure in ((DataError, "data"), (ConfigError, "config"), (BackboneError, "model")):
         if isinstance(error, cls):
             return Failed(failure=failure, message=text)
@@ -60,8 +60,17 @@ def classify_failure(error: BaseException) -> Failed:
     )
 
 
-def run_training(workdir_root: Path, experiment_dir: Path, resume: bool = False) -> int:
-    """Train the experiment in ``experiment_dir``; every outcome ends with a final event."""
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is a failed allocation (CUDA or CPU)."""
+    text = str(error).lower()
+    return type(error).__name__ == "OutOfMemoryError" or any(part in text for part in OUT_OF_MEMORY_TEXTS)
+
+
+def run_training(
+    workdir_root: Path, experiment_dir: Path, resume: bool = False, supervised: bool = False
+) -> int:
+    """Train the experiment in ``experiment_dir``; every outcome ends with a final event, except running out
+    of memory under a supervisor, which logs it and leaves the outcome to the supervisor's retry."""
     worker_environment()
     experiment = Experiment(experiment_dir)
     writer = EventWriter(experiment.events_path)
@@ -69,6 +78,9 @@ def run_training(workdir_root: Path, experiment_dir: Path, resume: bool = False)
     try:
         status = _train(workdir_root, experiment, writer, stop, resume)
     except BaseException as error:  # every failure becomes an event
+        if supervised and is_out_of_memory(error):
+            _write_final(writer, Log(level="error", message=f"Out of memory: {error}"))
+            return EXIT_OUT_OF_MEMORY
         _write_final(writer, disk_full_failure(error, experiment) or classify_failure(error))
         return EXIT_FAILED
     writer.close()

@@ -57,7 +57,7 @@ def test_killing_the_window_loses_nothing(qtbot, trained_workdir, make_config, t
     while experiment.status() == "running":
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    assert experiment.status() == "finished"
+    assert experiment.status() == "finished", experiment.events()[-2:]
 
     from studio_desktop.gui.main_window import MainWindow
 
