@@ -188,9 +188,9 @@ def child_stall(points: int, rate: float) -> int:
     reading = [0.0, 0]  # seconds in RunTracker.poll during one refresh, events it returned
     poll = run_state.RunTracker.poll
 
-    def timed_poll(tracker):
+    def timed_poll(tracker, limit=None):
         started = time.perf_counter()
-        events = poll(tracker)
+        events = poll(tracker, limit)
         reading[0] += time.perf_counter() - started
         reading[1] += len(events)
         return events
@@ -204,14 +204,14 @@ def child_stall(points: int, rate: float) -> int:
         started = time.perf_counter()
         tab.refresh()
         elapsed = time.perf_counter() - started
-        series = tab.trackers["growing"].state.series.get("train/loss")
+        series = tab.runs.tracker("growing").state.series.get("train/loss")
         size = len(series.values) if series else 0
         ticks.append((reading[0], elapsed - reading[0], size, reading[1]))
         if size >= points:
             QTimer.singleShot(REFRESH_MS, app.quit)  # one more frame and sample at full size
 
-    tab.timer.timeout.disconnect()
-    tab.timer.timeout.connect(refresh)
+    tab.runs.timer.timeout.disconnect()
+    tab.runs.timer.timeout.connect(refresh)
     meter = GapMeter(skip_ms=300)  # the freshly shown window settles first
     app.exec()
     writer.wait()

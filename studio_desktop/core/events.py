@@ -157,18 +157,29 @@ class EventWriter:
 
 
 class EventReader:
-    """Reads the events appended since the last call (tails the file by byte offset)."""
+    """Reads the events appended since the last call (tails the file by byte offset).
+
+    ``behind`` is True while a read limited to fewer bytes than the file gained left lines unread.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.offset = 0
+        self.behind = False
 
-    def read_new(self) -> list[Event]:
-        """Complete lines written since the last call; a partial last line waits for the next call."""
+    def read_new(self, limit: int | None = None) -> list[Event]:
+        """Complete lines written since the last call, at most about ``limit`` bytes of them (always at least
+        one line); a partial last line waits for the next call."""
         try:
             with self.path.open("rb") as handle:
                 handle.seek(self.offset)
-                chunk = handle.read()
+                chunk = handle.read() if limit is None else handle.read(limit)
+                while limit is not None and b"\n" not in chunk:  # one line longer than the limit
+                    more = handle.read(limit)
+                    if not more:
+                        break
+                    chunk += more
+                self.behind = limit is not None and bool(handle.read(1))
         except FileNotFoundError:
             return []
         end = chunk.rfind(b"\n") + 1

@@ -84,8 +84,7 @@ class MainWindow(QMainWindow):
         self.first_run.readyReadStandardError.connect(self._first_run_output)
         self._connect_tabs()
         self._build_menus()
-        self.status_timer = QTimer(self, interval=2000, timeout=self._update_status_bar)
-        self.status_timer.start()
+        self._statuses: dict[str, str] = {}
         self._restore_geometry()
 
     def _connect_tabs(self) -> None:
@@ -135,6 +134,7 @@ class MainWindow(QMainWindow):
             experiments = ExperimentsTab(self.workdir, self.catalog)
             experiments.curves.set_max_points(get_max_chart_points(self.catalog))
             experiments.new_experiment_requested.connect(self.new_experiment)
+            experiments.runs.refreshed.connect(self._runs_refreshed)
             return experiments
         from studio_desktop.gui.tabs.chat import ChatTab
 
@@ -196,10 +196,8 @@ class MainWindow(QMainWindow):
 
     def refresh(self) -> None:
         """Reread the catalogue in Home, Datasets and Chat (a tab not built yet reads it when built)."""
-        experiments = self.experiments if "experiments" in self.built else None  # it follows the runs
-        self.home.refresh(
-            {name: experiments.run_status(name) for name in experiments.trackers} if experiments else None
-        )
+        runs = self.experiments.runs if "experiments" in self.built else None  # it follows the runs
+        self.home.refresh(runs.statuses() if runs is not None else None)
         for name in ("datasets", "chat"):
             if name in self.built:
                 self.built[name].refresh()
@@ -286,15 +284,17 @@ class MainWindow(QMainWindow):
     def open_workdir(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.workdir.root)))
 
-    def _update_status_bar(self) -> None:
-        from studio_desktop.jobs.experiment import ACTIVE_STATUSES
+    def _runs_refreshed(self) -> None:
+        """After the runs model read every run: the status bar, and Home when a status changed."""
+        runs = self.experiments.runs
+        statuses = runs.statuses()
+        if statuses != self._statuses:
+            self._statuses = statuses
+            self.home.refresh(statuses)
+        self._update_status_bar()
 
-        experiments = self.experiments
-        running = [
-            (name, tracker.state.progress)
-            for name, tracker in experiments.trackers.items()
-            if experiments.run_status(name) in ACTIVE_STATUSES
-        ]
+    def _update_status_bar(self) -> None:
+        running = [(run.name, run.tracker.state.progress) for run in self.experiments.runs.active()]
         if running and self.first_run.state() == QProcess.ProcessState.NotRunning:
             name, progress = running[0]
             if progress and progress.total_steps:
@@ -349,14 +349,7 @@ class MainWindow(QMainWindow):
             self.resize(width, height)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        from studio_desktop.jobs.experiment import ACTIVE_STATUSES
-
-        experiments = self.experiments
-        running = [
-            tracker.experiment
-            for name, tracker in experiments.trackers.items()
-            if experiments.run_status(name) in ACTIVE_STATUSES
-        ]
+        running = [run.tracker.experiment for run in self.experiments.runs.active()]
         if running and not self.ask_keep_running(running):
             for experiment in running:
                 experiment.request_stop()

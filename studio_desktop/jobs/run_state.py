@@ -63,9 +63,9 @@ class RunTracker:
         self.reader = EventReader(experiment.events_path)
         self.state = RunState()
 
-    def poll(self) -> list[Event]:
-        """Apply the events written since the last call and return them."""
-        events = self.reader.read_new()
+    def poll(self, limit: int | None = None) -> list[Event]:
+        """Apply the events written since the last call (at most about ``limit`` bytes) and return them."""
+        events = self.reader.read_new(limit)
         for event in events:
             self.state.apply(event)
         return events

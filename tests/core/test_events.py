@@ -88,3 +88,20 @@ def test_unknown_kinds_newer_versions_and_garbage_are_skipped(tmp_path: Path) ->
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert read_events(path) == [Log(level="info", message="kept", time=1.0)]
     assert parse_event(lines[0]) is None
+
+
+def test_a_limited_read_takes_whole_lines_and_says_what_is_left(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    writer = EventWriter(path)
+    for step in range(1, 101):
+        writer.emit(Log(level="info", message=f"line {step}"))
+    writer.emit(Log(level="info", message="x" * 5000))  # longer than the limit: still read whole
+    writer.close()
+    reader = EventReader(path)
+    slices = []
+    while not slices or reader.behind:
+        slices.append(reader.read_new(limit=1000))
+    assert len(slices) > 5 and all(slices)
+    messages = [event.message for part in slices for event in part]
+    assert messages == [f"line {step}" for step in range(1, 101)] + ["x" * 5000]
+    assert reader.read_new(limit=1000) == [] and not reader.behind

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from PySide6.QtCore import Qt
+
 from studio_desktop.core.events import Metric
 from studio_desktop.jobs.experiment import create_experiment
 from studio_desktop.worker.train import EXIT_FINISHED, run_training
@@ -29,10 +31,12 @@ def points(tab, name: str) -> int:
 
 
 def row_of(tab, name: str) -> dict[str, str]:
-    headers = [tab.table.horizontalHeaderItem(c).text() for c in range(tab.table.columnCount())]
-    for row in range(tab.table.rowCount()):
-        if tab.table.item(row, 0).text() == name:
-            return {h: tab.table.item(row, c).text() for c, h in enumerate(headers)}
+    """The texts the list shows in the run's row, by column header."""
+    model = tab.table.model()
+    headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
+    for row in range(model.rowCount()):
+        if model.index(row, 0).data() == name:
+            return {h: model.index(row, c).data() for c, h in enumerate(headers)}
     raise AssertionError(f"{name} not listed")
 
 
@@ -75,11 +79,13 @@ def test_start_stop_resume_and_delete_from_the_tab(qtbot, trained_workdir, make_
     tab.stop_selected()
     qtbot.waitUntil(lambda: row_of(tab, "live")["Status"] == "stopped", timeout=LOADED_MACHINE_MS)
     assert experiment.latest_checkpoint() is not None
-    stopped_at = tab.trackers["live"].state.progress.step
+    stopped_at = tab.runs.tracker("live").state.progress.step
 
     tab.resume_selected()
     worker = tab.workers[-1]
-    qtbot.waitUntil(lambda: tab.trackers["live"].state.progress.step > stopped_at, timeout=LOADED_MACHINE_MS)
+    qtbot.waitUntil(
+        lambda: tab.runs.tracker("live").state.progress.step > stopped_at, timeout=LOADED_MACHINE_MS
+    )
     tab.stop_selected()
     qtbot.waitUntil(lambda: row_of(tab, "live")["Status"] == "stopped", timeout=LOADED_MACHINE_MS)
 
@@ -90,7 +96,7 @@ def test_start_stop_resume_and_delete_from_the_tab(qtbot, trained_workdir, make_
     tab.delete_selected()
     assert catalog.experiments() == []
     assert not experiment.path.exists()
-    assert tab.table.rowCount() == 0
+    assert tab.table.model().rowCount() == 0
 
 
 def test_a_reopened_tab_redraws_everything_from_the_file(qtbot, trained_workdir, make_config) -> None:

@@ -53,14 +53,14 @@ def test_a_new_experiment_starts_and_the_window_can_close_while_it_runs(
     window = make_window(qtbot, wd)
     window.start_experiment(make_config("from-window", training__epochs=60))
     assert window.tabs.currentWidget() is window.experiments
-    experiment = window.experiments.trackers["from-window"].experiment
+    experiment = window.experiments.runs.tracker("from-window").experiment
     qtbot.waitUntil(lambda: experiment.status() == "running", timeout=60_000)
     window.ask_keep_running = lambda running: True
     window.close()
     assert experiment.status() == "running"  # the run outlives the window
     reopened = make_window(qtbot, wd)
     reopened.experiments.refresh()
-    assert "from-window" in reopened.experiments.trackers
+    assert "from-window" in reopened.experiments.runs.names()
     reopened.ask_keep_running = lambda running: False
     reopened.close()
     qtbot.waitUntil(lambda: experiment.status() == "stopped", timeout=60_000)

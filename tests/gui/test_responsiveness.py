@@ -114,7 +114,7 @@ def test_curves_convert_only_new_points_and_skip_unchanged_ones(qtbot) -> None:
 
 
 def test_the_status_from_the_events_read_so_far_matches_the_full_read(workdir: Path) -> None:
-    from studio_desktop.gui.tabs.experiments import status_events
+    from studio_desktop.gui.models.runs import status_events
 
     wd = open_workdir()
     config = default_config().replace({"experiment_name": "s"})
@@ -164,7 +164,7 @@ def test_home_takes_the_statuses_the_experiments_tab_follows(qtbot, workdir: Pat
     writer.close()
     window = MainWindow(wd)
     qtbot.addWidget(window)
-    assert "done" in window.experiments.trackers  # built now, following every run
+    assert "done" in window.experiments.runs.names()  # built now, following every run
     full_reads = []
     status = Experiment.status
 

@@ -61,7 +61,7 @@ def test_import_train_chat_export_in_the_window(
     )
     assert cfg.dataset.train_dataframe == "facts"
     window.start_experiment(cfg)
-    tracker = window.experiments.trackers["loop"]
+    tracker = window.experiments.runs.tracker("loop")
     qtbot.waitUntil(lambda: tracker.experiment.status() == "finished", timeout=180_000)
     window.experiments.refresh()
     window.experiments.select_experiment("loop")

@@ -198,7 +198,6 @@ class StudioMixin:
         metrics.update(prefixed)
         return metrics
 
-
     def generates_answers_now(self) -> bool:
         """Whether this evaluation generates validation answers: every one for a metric scored on answers,
         only the last one (at the end of training) for a metric read from the validation loss."""

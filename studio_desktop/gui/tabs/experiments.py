@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import gc
 import subprocess
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QTimer, QUrl, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -17,8 +16,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -26,8 +24,8 @@ from PySide6.QtWidgets import (
 
 from studio_desktop.core.config_io import config_to_dict
 from studio_desktop.core.errors import StudioError
-from studio_desktop.core.events import FINAL_KINDS, Event
 from studio_desktop.gui.dialogs.export_experiment import ExportExperimentDialog
+from studio_desktop.gui.models.runs import RunsModel
 from studio_desktop.gui.widgets.batch_view import BatchView
 from studio_desktop.gui.widgets.compare import CompareRun, CompareView
 from studio_desktop.gui.widgets.curves import CurvePanel
@@ -40,52 +38,41 @@ from studio_desktop.jobs.experiment import (
     rename_experiment,
 )
 from studio_desktop.jobs.launcher import start_training_worker
-from studio_desktop.jobs.run_state import RunTracker, format_eta
 from studio_desktop.jobs.workdir import Workdir
 
-COLUMNS = ("Name", "Status", "Progress", "ETA", "Train loss", "Val loss", "Best val loss", "Created")
-REFRESH_MS = 1000
 EXPORT_TIP = "Export the selected finished experiment as a merged model or a LoRA adapter"
 
 
-def format_number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
-
-
-def status_events(kept: list[Event], new: list[Event]) -> list[Event]:
-    """Of a run's events so far, the ones ``Experiment.status`` looks at: the newest (by time) and the last
-    final one, in that order, so that following a long run never re-reads its whole event file."""
-    events = kept + new
-    final = next((event for event in reversed(events) if event.KIND in FINAL_KINDS), None)
-    newest = max(events, key=lambda event: event.time, default=None)
-    return [event for event in (newest, final) if event is not None]
-
-
 class ExperimentsTab(QWidget):
-    """List on the left, details of the selected run on the right; refreshed from the event files."""
+    """List on the left, details of the selected run on the right; the runs model follows the event files."""
 
     new_experiment_requested = Signal()
 
-    def __init__(self, workdir: Workdir, catalog: Catalog, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, workdir: Workdir, catalog: Catalog, parent: QWidget | None = None, runs: RunsModel | None = None
+    ) -> None:
         super().__init__(parent)
         self.workdir = workdir
         self.catalog = catalog
-        self.trackers: dict[str, RunTracker] = {}
-        self.status_events: dict[str, list[Event]] = {}  # per run, what status() needs of its events
+        self.runs = runs if runs is not None else RunsModel(catalog, self)
+        self._kept_selection: tuple[list[str], str | None] = ([], None)
         self.workers: list[subprocess.Popen] = []
         self.confirm = self._ask
         self.export_dialog: ExportExperimentDialog | None = None
         self.compare_view: CompareView | None = None
         self.action_buttons: dict[str, QPushButton] = {}
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table = QTableView()
+        self.table.setModel(self.runs)
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.itemSelectionChanged.connect(self._show_selected)
+        self.table.selectionModel().selectionChanged.connect(self._show_selected)
+        self.runs.modelAboutToBeReset.connect(self._keep_selection)
+        self.runs.modelReset.connect(self._restore_selection)
+        self.runs.refreshed.connect(self._after_refresh)
         self.curves = CurvePanel()
         self.log_view = QPlainTextEdit(readOnly=True)
         self.config_view = QPlainTextEdit(readOnly=True)
@@ -105,10 +92,7 @@ class ExperimentsTab(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(self.buttons)
         layout.addWidget(splitter)
-        self.timer = QTimer(self)
-        self.timer.timeout.connect(self.refresh)
-        self.timer.start(REFRESH_MS)
-        self.refresh()
+        self._after_refresh()
 
     def _build_buttons(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -148,15 +132,15 @@ class ExperimentsTab(QWidget):
     def selected_names(self) -> list[str]:
         """The names of every selected experiment, top to bottom."""
         rows = sorted(index.row() for index in self.table.selectionModel().selectedRows())
-        return [self.table.item(row, 0).text() for row in rows]
+        return [self.runs.runs[row].name for row in rows if row < len(self.runs.runs)]
 
     def selected_name(self) -> str | None:
         """The experiment the details show: the current row if it is selected, else the first selected."""
-        current = self.table.currentRow()
+        current = self.table.currentIndex().row()
         rows = {index.row() for index in self.table.selectionModel().selectedRows()}
-        if current in rows and self.table.item(current, 0) is not None:
-            return self.table.item(current, 0).text()
-        return self.table.item(min(rows), 0).text() if rows else None
+        if current in rows and current < len(self.runs.runs):
+            return self.runs.runs[current].name
+        return self.runs.runs[min(rows)].name if rows else None
 
     def select_experiment(self, name: str) -> None:
         """Select only ``name``."""
@@ -165,84 +149,42 @@ class ExperimentsTab(QWidget):
     def select_experiments(self, names: list[str], current: str | None = None) -> None:
         """Select every experiment in ``names``; ``current`` is the one whose details are shown."""
         selection = QItemSelection()
-        model = self.table.model()
-        current_row = -1
-        for row in range(self.table.rowCount()):
-            name = self.table.item(row, 0).text()
-            if name in names:
-                selection.select(model.index(row, 0), model.index(row, self.table.columnCount() - 1))
-            if name == current:
-                current_row = row
+        model = self.runs
+        last = model.columnCount() - 1
+        for row, run in enumerate(model.runs):
+            if run.name in names:
+                selection.select(model.index(row, 0), model.index(row, last))
         flags = QItemSelectionModel.SelectionFlag
         selection_model = self.table.selectionModel()
+        current_row = model.row_of(current) if current else -1
         if current_row >= 0:
             selection_model.setCurrentIndex(model.index(current_row, 0), flags.NoUpdate)
         selection_model.select(selection, flags.ClearAndSelect | flags.Rows)
 
-    def tracker(self, name: str, path: Path) -> RunTracker:
-        tracker = self.trackers.get(name)
-        if tracker is None or tracker.experiment.path != path:
-            tracker = self.trackers[name] = RunTracker(Experiment(path))
-            self.status_events[name] = []
-        return tracker
+    def _keep_selection(self) -> None:
+        self._kept_selection = (self.selected_names(), self.selected_name())
 
-    def poll(self, name: str, tracker: RunTracker) -> None:
-        """Read the run's new events into its state.
+    def _restore_selection(self) -> None:
+        names, current = self._kept_selection
+        if names:
+            self.select_experiments(names, current=current)
 
-        The garbage collector waits meanwhile, so that the thousands of short-lived event objects a busy run
-        writes per second are freed young instead of promoted and walked again by later full collections.
-        """
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            self.status_events[name] = status_events(self.status_events.get(name, []), tracker.poll())
-        finally:
-            if enabled:
-                gc.enable()
-
-    def run_status(self, name: str) -> str:
-        """The derived status of a followed run, from the events read so far (and its worker)."""
-        return self.trackers[name].experiment.status(self.status_events.get(name, []))
+    def run_status(self, name: str) -> str | None:
+        """The derived status of a listed run, from the events read so far (and its worker)."""
+        return self.runs.status(name)
 
     def refresh(self) -> None:
-        """Read new events of every experiment and redraw the list and the selected run."""
+        """Read new events of every experiment now (the runs model also does every second)."""
+        self.runs.refresh()
+
+    def _after_refresh(self) -> None:
         self.workers = [worker for worker in self.workers if worker.poll() is None]
-        records = self.catalog.experiments()
-        selected, shown = self.selected_names(), self.selected_name()
-        self.table.blockSignals(True)
-        self.table.setRowCount(len(records))
-        for row, record in enumerate(records):
-            tracker = self.tracker(record.name, Path(record.path))
-            self.poll(record.name, tracker)
-            for column, text in enumerate(self._row_texts(record.name, record.created, tracker)):
-                self.table.setItem(row, column, QTableWidgetItem(text))
-        self.table.blockSignals(False)
-        if selected:
-            self.select_experiments(selected, current=shown)
+        shown = self.selected_name()
         if shown:
-            self._update_details(shown, full=False)
+            self._update_details(shown, full=False)  # status and log lines change without new events
         if self.compare_view is not None and self.compare_view.isVisible():
             self.compare_view.redraw()
         self._update_actions()
-
-    def _row_texts(self, name: str, created: str, tracker: RunTracker) -> tuple[str, ...]:
-        state = tracker.state
-        progress = state.progress
-        done = f"{progress.step}/{progress.total_steps}" if progress else "-"
-        if progress and progress.total_steps:
-            done += f" ({100 * progress.step // progress.total_steps}%)"
-        status = self.run_status(name)
-        eta = format_eta(progress.eta_seconds) if progress and status in ACTIVE_STATUSES else "-"
-        return (
-            name,
-            status,
-            done,
-            eta,
-            format_number(state.latest("train/loss")),
-            format_number(state.latest("val/loss")),
-            format_number(min(val.values) if (val := state.series.get("val/loss")) and val.values else None),
-            created,
-        )
 
     def _show_selected(self) -> None:
         name = self.selected_name()
@@ -253,8 +195,7 @@ class ExperimentsTab(QWidget):
     def _update_actions(self) -> None:
         """Enable Export for one finished run and Compare for two or more runs, with tooltips that say why."""
         names = self.selected_names()
-        tracker = self.trackers.get(names[0]) if len(names) == 1 else None
-        status = self.run_status(names[0]) if tracker is not None else None
+        status = self.run_status(names[0]) if len(names) == 1 else None
         export = self.action_buttons["Export…"]
         export.setEnabled(status == "finished")
         if status == "finished":
@@ -272,7 +213,7 @@ class ExperimentsTab(QWidget):
         )
 
     def _update_details(self, name: str, full: bool) -> None:
-        tracker = self.trackers.get(name)
+        tracker = self.runs.tracker(name)
         if tracker is None:
             return
         self.curves.show_state(tracker.state)
@@ -324,7 +265,7 @@ class ExperimentsTab(QWidget):
                 rename_experiment(self.workdir, self.catalog, name, new)
             except StudioError as err:
                 self._error(str(err))
-            self.trackers.pop(name, None)
+            self.runs.forget(name)
             self.refresh()
 
     def delete_selected(self) -> None:
@@ -336,7 +277,7 @@ class ExperimentsTab(QWidget):
         except StudioError as err:
             self._error(str(err))
             return
-        self.trackers.pop(name, None)
+        self.runs.forget(name)
         self.curves.show_state(None)
         self.predictions.show_file(None)
         self.batch_view.show_folder(None)
@@ -362,7 +303,7 @@ class ExperimentsTab(QWidget):
             return
         runs = []
         for name in names:
-            tracker = self.trackers[name]
+            tracker = self.runs.tracker(name)
             try:
                 config = config_to_dict(tracker.experiment.config())
             except StudioError:
