@@ -1,19 +1,39 @@
-"""SQLite catalogue of datasets, experiments and added backbones (WAL mode, versioned migrations)."""
+"""SQLite catalogue of datasets, experiments and added backbones (WAL mode, versioned migrations).
+
+Dataset and experiment folders are stored relative to the working directory that holds the catalogue, so a
+moved or copied working directory refers to its own folders; a path outside it is refused.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePath
+from typing import Any, TypeVar
 
 from studio_desktop.core.errors import CatalogError
 
-MIGRATIONS: tuple[str, ...] = (
+FOLDER_TABLES = ("datasets", "experiments")  # each table's folders live in the workdir folder of that name
+
+
+def _relative_folders(conn: sqlite3.Connection) -> None:
+    """Schema 2: absolute folder paths (written before) become ``datasets/NAME`` / ``experiments/NAME``."""
+    for table in FOLDER_TABLES:
+        for name, path in conn.execute(f"SELECT name, path FROM {table}").fetchall():
+            stored = PurePath(path)
+            if stored.is_absolute() and stored.parent.name == table:
+                conn.execute(
+                    f"UPDATE {table} SET path = ? WHERE name = ?",
+                    (f"{table}/{stored.name}", name),
+                )
+
+
+MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     """
     CREATE TABLE datasets (
         name TEXT PRIMARY KEY,
@@ -44,7 +64,9 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     );
     """,
+    _relative_folders,
 )
+Record = TypeVar("Record", "DatasetRecord", "ExperimentRecord")
 
 
 def now_iso() -> str:
@@ -93,7 +115,29 @@ class Catalog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.root = Path(path).parent  # the working directory
         self.migrate()
+
+    def inside(self, path: str | Path) -> Path:
+        """``path`` resolved, if it lies inside the working directory; else a ``CatalogError`` (nothing
+        outside it is ever written, moved or deleted through the catalogue)."""
+        resolved, root = Path(path).resolve(), self.root.resolve()
+        if resolved == root or not resolved.is_relative_to(root):
+            raise CatalogError(
+                f"refusing to touch {path}: it is not inside the working directory {self.root}; "
+                "run 'studio-desktop repair' if the catalogue was copied from another working directory."
+            )
+        return resolved
+
+    def _stored(self, path: str) -> str:
+        """The folder as stored: relative to the working directory."""
+        return self.inside(path).relative_to(self.root.resolve()).as_posix()
+
+    def _record(self, cls: type[Record], row: sqlite3.Row) -> Record:
+        """A row as a record whose folder is an absolute path in this working directory."""
+        record = cls(**dict(row))
+        folder = Path(record.path)
+        return dataclasses.replace(record, path=str(folder if folder.is_absolute() else self.root / folder))
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -122,10 +166,15 @@ class Catalog:
                 f"{self.path} was written by a newer version of Studio Desktop (schema {version}); "
                 "update the app or choose another working directory."
             )
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
             conn = sqlite3.connect(self.path, timeout=30)
             try:
-                conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+                if callable(step):
+                    with conn:
+                        step(conn)
+                        conn.execute(f"PRAGMA user_version = {number}")
+                else:
+                    conn.executescript(f"BEGIN;\n{step}\nPRAGMA user_version = {number};\nCOMMIT;")
             finally:
                 conn.close()
 
@@ -136,7 +185,7 @@ class Catalog:
                 conn.execute(
                     "INSERT INTO datasets VALUES (:name, :path, :format, :source, :rows, :conversations, "
                     ":train_conversations, :validation_conversations, :created)",
-                    record.__dict__,
+                    record.__dict__ | {"path": self._stored(record.path)},
                 )
         except sqlite3.IntegrityError:
             raise CatalogError(
@@ -147,7 +196,7 @@ class Catalog:
         """Every dataset, newest first."""
         with self.connect() as conn:
             rows = conn.execute("SELECT * FROM datasets ORDER BY created DESC, name").fetchall()
-        return [DatasetRecord(**dict(row)) for row in rows]
+        return [self._record(DatasetRecord, row) for row in rows]
 
     def dataset(self, name: str) -> DatasetRecord:
         """One dataset by name."""
@@ -155,7 +204,7 @@ class Catalog:
             row = conn.execute("SELECT * FROM datasets WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise CatalogError(f"no dataset named {name!r}; 'studio-desktop dataset list' shows the names.")
-        return DatasetRecord(**dict(row))
+        return self._record(DatasetRecord, row)
 
     def has_dataset(self, name: str) -> bool:
         with self.connect() as conn:
@@ -185,7 +234,7 @@ class Catalog:
                 conn.execute(
                     "INSERT INTO experiments VALUES "
                     "(:name, :path, :dataset, :problem_type, :backbone, :created)",
-                    record.__dict__,
+                    record.__dict__ | {"path": self._stored(record.path)},
                 )
         except sqlite3.IntegrityError:
             raise CatalogError(
@@ -196,7 +245,7 @@ class Catalog:
         """Every experiment, newest first."""
         with self.connect() as conn:
             rows = conn.execute("SELECT * FROM experiments ORDER BY created DESC, name").fetchall()
-        return [ExperimentRecord(**dict(row)) for row in rows]
+        return [self._record(ExperimentRecord, row) for row in rows]
 
     def experiment(self, name: str) -> ExperimentRecord:
         """One experiment by name."""
@@ -206,7 +255,7 @@ class Catalog:
             raise CatalogError(
                 f"no experiment named {name!r}; 'studio-desktop experiment list' shows the names."
             )
-        return ExperimentRecord(**dict(row))
+        return self._record(ExperimentRecord, row)
 
     def has_experiment(self, name: str) -> bool:
         with self.connect() as conn:
@@ -217,7 +266,8 @@ class Catalog:
         try:
             with self.connect() as conn:
                 changed = conn.execute(
-                    "UPDATE experiments SET name = ?, path = ? WHERE name = ?", (new, new_path, old)
+                    "UPDATE experiments SET name = ?, path = ? WHERE name = ?",
+                    (new, self._stored(new_path), old),
                 ).rowcount
         except sqlite3.IntegrityError:
             raise CatalogError(f"an experiment named {new!r} already exists.") from None

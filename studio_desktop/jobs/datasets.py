@@ -30,5 +30,6 @@ def split_files(record: DatasetRecord) -> dict[str, Path]:
 def delete_dataset(catalog: Catalog, name: str) -> None:
     """Unregister a dataset (refused while an experiment uses it) and delete its folder."""
     record = catalog.dataset(name)
+    folder = catalog.inside(record.path)
     catalog.remove_dataset(name)
-    shutil.rmtree(record.path, ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)

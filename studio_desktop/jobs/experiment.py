@@ -228,8 +228,9 @@ def delete_experiment(catalog: Catalog, name: str) -> None:
         raise CatalogError(f"experiment {name!r} is still running; stop it first.")
     if experiment.worker_alive():
         raise CatalogError(f"experiment {name!r} is still shutting down; try again in a moment.")
+    folder = catalog.inside(experiment.path)
     catalog.remove_experiment(name)
-    shutil.rmtree(experiment.path, ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def rename_experiment(workdir: Workdir, catalog: Catalog, old: str, new: str) -> Experiment:
@@ -240,8 +241,13 @@ def rename_experiment(workdir: Workdir, catalog: Catalog, old: str, new: str) ->
     target = workdir.experiment_dir(new)
     if target.exists():
         raise CatalogError(f"an experiment named {new!r} already exists.")
-    catalog.rename_experiment(old, new, str(target))
-    experiment.path.rename(target)
+    folder = catalog.inside(experiment.path)
+    folder.rename(target)  # the folder first: if this fails, nothing changed
+    try:
+        catalog.rename_experiment(old, new, str(target))
+    except BaseException:
+        target.rename(folder)
+        raise
     renamed = Experiment(target)
     cfg = renamed.config().replace({"experiment_name": new})
     save_config(cfg, renamed.config_path)

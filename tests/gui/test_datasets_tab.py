@@ -171,7 +171,7 @@ def test_delete_asks_first_and_is_refused_while_an_experiment_uses_the_dataset(
     assert not tab.delete_selected()
     assert questions and "doomed" in questions[0]
     catalog.add_experiment(
-        ExperimentRecord("exp1", str(tmp_path / "e"), "doomed", "causal_lm", "b", now_iso())
+        ExperimentRecord("exp1", str(workdir.experiment_dir("exp1")), "doomed", "causal_lm", "b", now_iso())
     )
     tab.confirm = lambda _title, _text: True
     assert not tab.delete_selected()

@@ -109,7 +109,17 @@ def home(qtbot, workdir: Path) -> HomeTab:
     wd = open_workdir()
     catalog = Catalog(wd.catalog_path)
     catalog.add_dataset(
-        DatasetRecord("support-chats", "/d", "sharegpt", "/s.json", 120, 100, 90, 10, now_iso())
+        DatasetRecord(
+            "support-chats",
+            str(wd.dataset_dir("support-chats")),
+            "sharegpt",
+            "/s.json",
+            120,
+            100,
+            90,
+            10,
+            now_iso(),
+        )
     )
     add_experiment(wd, catalog, "done-one", Finished(status="finished", step=10))
     add_experiment(wd, catalog, "halted", Finished(status="stopped", step=3))
@@ -153,7 +163,11 @@ def test_home_counts_experiments_by_status_and_lists_them(home: HomeTab) -> None
 
 
 def test_home_refresh_picks_up_new_rows(home: HomeTab) -> None:
-    home.catalog.add_dataset(DatasetRecord("later", "/d", "alpaca", "/l.json", 5, 5, 4, 1, now_iso()))
+    home.catalog.add_dataset(
+        DatasetRecord(
+            "later", str(home.workdir.dataset_dir("later")), "alpaca", "/l.json", 5, 5, 4, 1, now_iso()
+        )
+    )
     add_experiment(home.workdir, home.catalog, "newest", Finished(status="finished", step=1))
     home.refresh()
     assert home.counts["Finished"] == 2

@@ -11,8 +11,8 @@ from studio_desktop.core.errors import CatalogError
 from studio_desktop.jobs.catalog import MIGRATIONS, Catalog, DatasetRecord, now_iso
 
 
-def record(name: str) -> DatasetRecord:
-    return DatasetRecord(name, f"/data/{name}", "alpaca", "/src.json", 10, 9, 8, 1, now_iso())
+def record(name: str, root: Path) -> DatasetRecord:
+    return DatasetRecord(name, str(root / "datasets" / name), "alpaca", "/src.json", 10, 9, 8, 1, now_iso())
 
 
 def test_new_file_is_migrated_to_the_latest_schema_in_wal_mode(tmp_path: Path) -> None:
@@ -25,7 +25,7 @@ def test_new_file_is_migrated_to_the_latest_schema_in_wal_mode(tmp_path: Path) -
 
 
 def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None:
-    Catalog(tmp_path / "c.sqlite").add_dataset(record("a"))
+    Catalog(tmp_path / "c.sqlite").add_dataset(record("a", tmp_path))
     again = Catalog(tmp_path / "c.sqlite")
     assert [r.name for r in again.datasets()] == ["a"]
     assert again.schema_version == len(MIGRATIONS)
@@ -41,9 +41,9 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
 
 def test_datasets(tmp_path: Path) -> None:
     catalog = Catalog(tmp_path / "c.sqlite")
-    catalog.add_dataset(record("a"))
+    catalog.add_dataset(record("a", tmp_path))
     with pytest.raises(CatalogError, match="already exists"):
-        catalog.add_dataset(record("a"))
+        catalog.add_dataset(record("a", tmp_path))
     assert catalog.dataset("a").rows == 10
     assert catalog.has_dataset("a") and not catalog.has_dataset("b")
     with pytest.raises(CatalogError, match="no dataset named 'b'"):
@@ -54,7 +54,7 @@ def test_datasets(tmp_path: Path) -> None:
 
 def test_a_dataset_in_use_cannot_be_removed(tmp_path: Path) -> None:
     catalog = Catalog(tmp_path / "c.sqlite")
-    catalog.add_dataset(record("a"))
+    catalog.add_dataset(record("a", tmp_path))
     with catalog.connect() as conn:
         conn.execute(
             "INSERT INTO experiments VALUES ('exp1', '/e', 'a', 'text_causal_language_modeling', 'm', 'now')"
