@@ -43,8 +43,8 @@ def test_compare_two_runs_from_the_tab(qtbot, trained_workdir, make_config) -> N
 
     for name in ("slow", "fast"):
         x, y = view.curves[(name, "train/loss")].getData()
-        assert list(x) == tab.runs.tracker(name).state.series["train/loss"].steps
-        assert list(y) == tab.runs.tracker(name).state.series["train/loss"].values
+        assert list(x) == list(tab.runs.tracker(name).state.series["train/loss"].steps)
+        assert list(y) == list(tab.runs.tracker(name).state.series["train/loss"].values)
         assert len(view.curves[(name, "val/loss")].getData()[0]) >= 1
     pens = {view.curves[(name, "train/loss")].opts["pen"].color().name() for name in ("slow", "fast")}
     assert len(pens) == 2
