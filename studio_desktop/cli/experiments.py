@@ -55,16 +55,17 @@ def run_train(args: argparse.Namespace) -> int:
 
     from studio_desktop.cli.follow import Follower
     from studio_desktop.core.config_io import apply_overrides, load_config
-    from studio_desktop.core.errors import CatalogError
     from studio_desktop.jobs.experiment import ACTIVE_STATUSES, create_experiment, open_experiment
     from studio_desktop.jobs.launcher import start_training_worker
+    from studio_desktop.jobs.run_lock import already_running
 
     workdir = open_workdir(args.workdir)
     catalog = Catalog(workdir.catalog_path)
     if args.resume:
         experiment = open_experiment(catalog, args.resume)
         if experiment.status() in ACTIVE_STATUSES:
-            raise CatalogError(f"experiment {args.resume!r} is still running.")
+            record = experiment.worker_record() or {}
+            raise already_running(args.resume, record.get("pid"))
         experiment.stop_path.unlink(missing_ok=True)
     else:
         loaded = load_config(args.config)
@@ -72,11 +73,13 @@ def run_train(args: argparse.Namespace) -> int:
             print(f"warning: {args.config}: {warning}", file=sys.stderr)
         experiment = create_experiment(workdir, catalog, apply_overrides(loaded.config, args.overrides))
         print(f"experiment {experiment.name}: {experiment.path}")
+    events = experiment.events_path
+    earlier = events.stat().st_size if events.exists() else 0  # a resumed run's earlier events
     process = start_training_worker(workdir.root, experiment.path, resume=bool(args.resume))
     if args.detach:
         print(f"started worker {process.pid}; follow with: studio-desktop experiment show {experiment.name}")
         return 0
-    return Follower(experiment, process).run()
+    return Follower(experiment, process, since=earlier).run()
 
 
 def summarize(experiment: Experiment) -> dict[str, object]:

@@ -8,6 +8,7 @@ import time
 
 from studio_desktop.core.events import EventReader, Failed, Finished, Log, Metric, Progress, Started
 from studio_desktop.jobs.experiment import Experiment
+from studio_desktop.jobs.launcher import EXIT_WAIT
 from studio_desktop.jobs.run_state import format_eta
 
 PLAIN_PROGRESS_SECONDS = 5.0
@@ -15,12 +16,16 @@ EXIT_BY_STATUS = {"finished": 0, "failed": 1, "stopped": 2, "crashed": 1}
 
 
 class Follower:
-    """Prints what a worker reports until it ends; Ctrl+C asks it to stop (twice: detach)."""
+    """Prints what a worker reports until it ends; Ctrl+C asks it to stop (twice: detach).
 
-    def __init__(self, experiment: Experiment, process: subprocess.Popen | None) -> None:
+    ``since`` is the byte offset in the event file where this worker's events begin (a resumed run's earlier
+    events, including their final one, are not replayed).
+    """
+
+    def __init__(self, experiment: Experiment, process: subprocess.Popen | None, since: int = 0) -> None:
         self.experiment = experiment
         self.process = process
-        self.reader = EventReader(experiment.events_path)
+        self.reader = EventReader(experiment.events_path, offset=since)
         self.loss: float | None = None
         self.tty = sys.stderr.isatty()
         self.last_plain = 0.0
@@ -48,6 +53,8 @@ class Follower:
         for event in events:
             outcome = self._show(event)
             if outcome is not None:
+                if self.process is not None:  # the run can be started again once its worker is gone
+                    self.process.wait(timeout=EXIT_WAIT)
                 return outcome
         if self.process is not None and self.process.poll() is None:
             return None

@@ -270,13 +270,22 @@ def list_backbones(models_dir: Path) -> list[BackboneInfo]:
     return infos + _folder_infos(models_dir) + list(hub_models.values())
 
 
-def load_tokenizer(folder: Path) -> Any:
-    """The tokenizer of a model folder, with a pad token set (unk, else eos) when it has none."""
+def load_tokenizer(folder: Path, trust_remote_code: bool = False) -> Any:
+    """The tokenizer of a model folder, with a pad token set (unk, else eos) when it has none.
+
+    A tokenizer that comes with its own code runs it only with ``trust_remote_code`` (the config's
+    ``environment.trust_remote_code``); it is never asked about interactively.
+    """
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
     except Exception as exc:
+        if not trust_remote_code and "trust_remote_code" in str(exc):
+            raise BackboneError(
+                f"The tokenizer in {folder} comes with its own Python code, which is not run by default; "
+                "set environment.trust_remote_code: true only if you trust where the model comes from."
+            ) from None
         raise BackboneError(f"Cannot load the tokenizer from {folder}: {exc}") from exc
     if tokenizer.pad_token is None:
         fallback = tokenizer.unk_token if tokenizer.unk_token is not None else tokenizer.eos_token

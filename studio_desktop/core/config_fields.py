@@ -7,6 +7,7 @@ form and its tooltips, and the validation that names ``section.field`` on a bad 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -142,9 +143,14 @@ def split_optional(annotation: Any) -> tuple[Any, bool]:
 NO_EFFECT = "is accepted for H2O cfg.yaml compatibility and has no effect"
 
 
+def excerpt(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters: an error line never quotes a whole huge value."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 def bad_value(info: FieldInfo, value: Any) -> ConfigError:
     """The error for a value that is not allowed."""
-    return ConfigError(f"{info.path} = {value!r} is not allowed: expected {info.allowed()}.")
+    return ConfigError(f"{info.path} = {excerpt(repr(value))} is not allowed: expected {info.allowed()}.")
 
 
 def coerce_value(value: Any, annotation: Any, info: FieldInfo) -> Any:
@@ -190,7 +196,10 @@ def coerce_scalar(value: Any, base: type) -> Any:
             raise ValueError(value)
         return int(number)
     if base is float:
-        return float(value)
+        number = float(value)
+        if not math.isfinite(number):  # NaN passes every range check, infinity is no setting's value
+            raise ValueError(value)
+        return number
     if isinstance(value, (dict, list, tuple)):
         raise TypeError(value)
     return str(value)

@@ -18,8 +18,9 @@ from studio_desktop.core.config import (
     default_config,
     describe_fields,
 )
-from studio_desktop.core.config_fields import NO_EFFECT
+from studio_desktop.core.config_fields import NO_EFFECT, excerpt
 from studio_desktop.core.errors import ConfigError
+from studio_desktop.core.safe_yaml import YamlLimitError, load_bounded
 from studio_desktop.core.training.recipe import check_trainable
 
 TOP_LEVEL_KEYS = ("experiment_name", "llm_backbone", "problem_type", "output_directory")
@@ -43,12 +44,14 @@ def load_config(path: str | Path) -> LoadedConfig:
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: cannot read the config file ({err}).") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_bounded(text)
+    except YamlLimitError as err:
+        raise ConfigError(f"{path}: refused: the YAML is {err}.") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(err, "problem", None) or str(err)
-        raise ConfigError(f"{path}{where}: not valid YAML: {problem}.") from None
+        raise ConfigError(f"{path}{where}: not valid YAML: {excerpt(problem, 200)}.") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -138,7 +141,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not path:
         raise ConfigError(f"override {text!r} must look like section.field=value.")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_bounded(raw) if raw.strip() else ""
+    except YamlLimitError as err:
+        raise ConfigError(f"override {excerpt(text, 80)} refused: its value is {err}.") from None
     except yaml.YAMLError:
         value = raw
     return path, value

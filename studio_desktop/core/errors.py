@@ -55,3 +55,11 @@ class DataError(StudioError):
         if where:
             prefix += " (" + ", ".join(where) + ")"
         return f"{prefix}: {self.reason}"
+
+
+class DivergenceError(StudioError):
+    """The training loss or gradient norm became NaN or infinite."""
+
+    def __init__(self, what: str, value: float, step: int) -> None:
+        super().__init__(f"The training {what} became {value} at step {step}")
+        self.step = step

@@ -10,12 +10,17 @@ import dataclasses
 import json
 import os
 import time
+import types
+import typing
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import IO, Any, ClassVar, Literal
 
 PROTOCOL_VERSION = 1
-FailureClass = Literal["out-of-memory", "disk-full", "data", "model", "config", "interrupted", "internal"]
+FailureClass = Literal[
+    "out-of-memory", "disk-full", "diverged", "data", "model", "config", "interrupted", "internal"
+]
 
 
 @dataclass(frozen=True)
@@ -122,14 +127,55 @@ EVENT_TYPES: dict[str, type[Event]] = {
 FINAL_KINDS = frozenset({"finished", "failed"})
 
 
+Check = typing.Callable[[Any], bool]
+
+
+def _checker(hint: Any) -> Check:
+    """A test of whether a JSON value has the shape of a field's type (bool is not a number here)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [_checker(arg) for arg in args]
+        return lambda value: any(check(value) for check in options)
+    if origin is Literal:
+        return lambda value: value in args
+    if origin is dict:
+        key_ok, item_ok = _checker(args[0]), _checker(args[1])
+        return lambda value: (
+            isinstance(value, dict) and all(key_ok(key) and item_ok(item) for key, item in value.items())
+        )
+    if hint is type(None):
+        return lambda value: value is None
+    if hint in (int, float):
+        kinds = (int,) if hint is int else (int, float)
+        return lambda value: isinstance(value, kinds) and not isinstance(value, bool)
+    return lambda value: isinstance(value, hint)
+
+
+@cache
+def _field_checks(cls: type[Event]) -> dict[str, Check]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: _checker(hints[f.name]) for f in dataclasses.fields(cls)}
+
+
 def parse_event(line: str) -> Event | None:
-    """The event of one JSON line; None for a line of an unknown kind or a newer protocol."""
-    data: dict[str, Any] = json.loads(line)
-    cls = EVENT_TYPES.get(data.pop("kind", ""))
-    if cls is None or data.pop("v", PROTOCOL_VERSION) > PROTOCOL_VERSION:
+    """The event of one JSON line; None for a line of an unknown kind or a newer protocol; ``ValueError`` for
+    a line that is not an event of its kind (not JSON, not an object, a field missing or of another type)."""
+    data = json.loads(line)
+    if not isinstance(data, dict):
+        raise ValueError("an event line must hold a JSON object")
+    kind, version = data.pop("kind", ""), data.pop("v", PROTOCOL_VERSION)
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None or not isinstance(version, int) or version > PROTOCOL_VERSION:
         return None
-    known = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{key: value for key, value in data.items() if key in known})
+    checks = _field_checks(cls)
+    values = {key: value for key, value in data.items() if key in checks}
+    for key, value in values.items():
+        if not checks[key](value):
+            raise ValueError(f"the {kind} event's {key} is {value!r:.80}")
+    try:
+        return cls(**values)
+    except TypeError as error:  # a required field is missing
+        raise ValueError(str(error)) from None
 
 
 DURABLE_KINDS = frozenset({"started", "checkpoint", "finished", "failed"})
@@ -144,6 +190,20 @@ class EventWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._handle: IO[str] = path.open("a", encoding="utf-8")
+        if self._ends_mid_line():  # a writer killed mid-line: the next event starts on a line of its own
+            self._handle.write("\n")
+            self._handle.flush()
+
+    def _ends_mid_line(self) -> bool:
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                if handle.tell() == 0:
+                    return False
+                handle.seek(-1, os.SEEK_END)
+                return handle.read(1) != b"\n"
+        except OSError:
+            return False
 
     def emit(self, event: Event) -> None:
         """Append ``event`` as one line."""
@@ -159,13 +219,15 @@ class EventWriter:
 class EventReader:
     """Reads the events appended since the last call (tails the file by byte offset).
 
-    ``behind`` is True while a read limited to fewer bytes than the file gained left lines unread.
+    ``behind`` is True while a read limited to fewer bytes than the file gained left lines unread;
+    ``skipped`` counts the lines that were not events (garbage, or an event of the wrong shape).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, offset: int = 0) -> None:
         self.path = path
-        self.offset = 0
+        self.offset = offset
         self.behind = False
+        self.skipped = 0
 
     def read_new(self, limit: int | None = None) -> list[Event]:
         """Complete lines written since the last call, at most about ``limit`` bytes of them (always at least
@@ -189,7 +251,8 @@ class EventReader:
             if raw.strip():
                 try:
                     event = parse_event(raw.decode("utf-8"))
-                except (ValueError, TypeError):
+                except (ValueError, RecursionError):  # JSON, Unicode and shape errors are ValueErrors
+                    self.skipped += 1
                     continue
                 if event is not None:
                     events.append(event)

@@ -285,7 +285,9 @@ def export_adapter(
         report("Copying the adapter", 0.1)
         _copy_adapter(model_dir, target, base_model)
         report("Saving the tokenizer", 0.6)
-        prepare_tokenizer(load_tokenizer(model_dir), cfg).save_pretrained(str(target))
+        prepare_tokenizer(load_tokenizer(model_dir, cfg.environment.trust_remote_code), cfg).save_pretrained(
+            str(target)
+        )
         report("Writing the model card", 0.9)
         (target / CARD_FILE).write_text(card_text, encoding="utf-8")
 

@@ -378,6 +378,8 @@ def load_trained(
     else:
         raise BackboneError(f"{folder} holds neither a LoRA adapter ({ADAPTER_CONFIG}) nor a model.")
     has_tokenizer = any((folder / name).is_file() for name in _TOKENIZER_FILES)
-    tokenizer = load_tokenizer(folder if has_tokenizer else backbone_folder)
+    tokenizer = load_tokenizer(
+        folder if has_tokenizer else backbone_folder, cfg.environment.trust_remote_code
+    )
     model.eval()
     return model, tokenizer

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+EXIT_WAIT = 30.0  # seconds a worker that wrote its final event may take to exit before a new start
+
 
 def app_command(args: Sequence[str], workdir: Path | None = None) -> list[str]:
     """``[program, *arguments]`` that runs ``studio-desktop [--workdir DIR] ARGS`` in a new process."""
@@ -32,21 +34,30 @@ def worker_command(workdir: Path, experiment_dir: Path, resume: bool = False) ->
 
 
 def start_training_worker(workdir: Path, experiment_dir: Path, resume: bool = False) -> subprocess.Popen:
-    """Start a training worker in its own session (it outlives the caller).
+    """Start a training worker in its own session (it outlives the caller); refused with ``CatalogError``
+    while another worker runs the experiment.
 
     Its output goes to ``worker.log`` in the experiment folder; the pid is recorded there too.
     """
-    from studio_desktop.jobs.experiment import Experiment
+    from studio_desktop.jobs.experiment import ACTIVE_STATUSES, Experiment
+    from studio_desktop.jobs.run_lock import LOCK_FD_ENV, take_run_lock
 
     experiment = Experiment(experiment_dir)
-    with experiment.log_path.open("ab") as log:
-        process = subprocess.Popen(
-            worker_command(workdir, experiment_dir, resume),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **worker_environment()},
-        )
-    experiment.record_worker(process.pid)
+    running = experiment.worker_record() if experiment.worker_alive() else None
+    ending = experiment.status() not in ACTIVE_STATUSES  # a worker past its final event is only exiting
+    lock = take_run_lock(experiment_dir, running["pid"] if running else None, wait=EXIT_WAIT if ending else 0)
+    try:
+        with experiment.log_path.open("ab") as log:
+            process = subprocess.Popen(
+                worker_command(workdir, experiment_dir, resume),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **worker_environment(), LOCK_FD_ENV: str(lock)},
+                pass_fds=(lock,),
+            )
+        experiment.record_worker(process.pid)
+    finally:
+        os.close(lock)  # the worker holds the lock now
     return process

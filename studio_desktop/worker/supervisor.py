@@ -20,10 +20,13 @@ from typing import Any
 
 from studio_desktop.core.config import ExperimentConfig
 from studio_desktop.core.config_io import save_config
+from studio_desktop.core.errors import CatalogError
 from studio_desktop.core.events import EventWriter, Failed, Log
 from studio_desktop.jobs.experiment import Experiment
 from studio_desktop.jobs.launcher import app_command
+from studio_desktop.jobs.run_lock import held_run_lock
 from studio_desktop.worker.exits import (
+    EXIT_BUSY,
     EXIT_FAILED,
     EXIT_FINISHED,
     EXIT_OUT_OF_MEMORY,
@@ -96,7 +99,19 @@ class Supervisor:
         return self.attempt.wait()
 
     def run(self, resume: bool) -> int:
-        """Train until the run finishes, stops or fails for a reason smaller batches do not help."""
+        """Train until the run finishes, stops or fails for a reason smaller batches do not help; holds the
+        run's lock meanwhile (``EXIT_BUSY`` at once when another worker holds it)."""
+        try:
+            lock = held_run_lock(self.experiment.path)
+        except CatalogError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_BUSY
+        try:
+            return self._train(resume)
+        finally:
+            os.close(lock)
+
+    def _train(self, resume: bool) -> int:
         recoveries = 0
         while True:
             before = oom_kills()

@@ -12,14 +12,29 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from studio_desktop.core.errors import BackboneError, ConfigError, DataError, StudioError
+from studio_desktop.core.errors import (
+    BackboneError,
+    CatalogError,
+    ConfigError,
+    DataError,
+    DivergenceError,
+    StudioError,
+)
 from studio_desktop.core.events import Event, EventWriter, Failed, Log
 from studio_desktop.core.training.recipe import check_trainable
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.experiment import Experiment
+from studio_desktop.jobs.run_lock import held_run_lock
 from studio_desktop.jobs.workdir import open_workdir
 from studio_desktop.worker.disk_full import disk_full_failure, remove_incomplete_checkpoints
-from studio_desktop.worker.exits import EXIT_FAILED, EXIT_FINISHED, EXIT_OUT_OF_MEMORY, EXIT_STOPPED, OOM_HINT
+from studio_desktop.worker.exits import (
+    EXIT_BUSY,
+    EXIT_FAILED,
+    EXIT_FINISHED,
+    EXIT_OUT_OF_MEMORY,
+    EXIT_STOPPED,
+    OOM_HINT,
+)
 
 __all__ = ["EXIT_FAILED", "EXIT_FINISHED", "EXIT_OUT_OF_MEMORY", "EXIT_STOPPED", "run_training"]
 # What torch says when an allocation fails: CUDA ("CUDA out of memory") and the CPU allocator.
@@ -60,6 +75,24 @@ def classify_failure(error: BaseException) -> Failed:
     )
 
 
+def diverged_failure(error: BaseException, experiment: Experiment) -> Failed | None:
+    """The failed event of a run whose loss or gradient became non-finite, naming the checkpoint to go on
+    from (nothing of the diverged step was saved)."""
+    if not isinstance(error, DivergenceError):
+        return None
+    checkpoint = experiment.latest_checkpoint()
+    kept = (
+        f"the last good checkpoint, {checkpoint.name}, is kept: resume from it"
+        if checkpoint is not None
+        else "no checkpoint was written before it"
+    )
+    return Failed(
+        failure="diverged",
+        message=f"{error}; training stopped and {kept} after lowering training.learning_rate (or setting "
+        "training.gradient_clip, e.g. 1.0, or training in float32 or bfloat16 rather than float16).",
+    )
+
+
 def is_out_of_memory(error: BaseException) -> bool:
     """Whether ``error`` is a failed allocation (CUDA or CPU)."""
     text = str(error).lower()
@@ -73,6 +106,19 @@ def run_training(
     of memory under a supervisor, which logs it and leaves the outcome to the supervisor's retry."""
     worker_environment()
     experiment = Experiment(experiment_dir)
+    try:  # an attempt runs under its supervisor's lock
+        lock = None if supervised else held_run_lock(experiment_dir)
+    except CatalogError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BUSY
+    try:
+        return _run_locked(workdir_root, experiment, resume, supervised)
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def _run_locked(workdir_root: Path, experiment: Experiment, resume: bool, supervised: bool) -> int:
     writer = EventWriter(experiment.events_path)
     stop = StopSignal(experiment)
     try:
@@ -81,7 +127,8 @@ def run_training(
         if supervised and is_out_of_memory(error):
             _write_final(writer, Log(level="error", message=f"Out of memory: {error}"))
             return EXIT_OUT_OF_MEMORY
-        _write_final(writer, disk_full_failure(error, experiment) or classify_failure(error))
+        failure = disk_full_failure(error, experiment) or diverged_failure(error, experiment)
+        _write_final(writer, failure or classify_failure(error))
         return EXIT_FAILED
     writer.close()
     return EXIT_STOPPED if status == "stopped" else EXIT_FINISHED

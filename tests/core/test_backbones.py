@@ -356,3 +356,46 @@ def test_bundled_model_converts_and_answers(empty_hub: Path, tmp_path: Path) -> 
         output = model.generate(**inputs, max_new_tokens=20, do_sample=False)
     answer = tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     assert "Paris" in answer, answer
+
+
+def tokenizer_with_code(tmp_path: Path, tiny_model_dir: Path) -> tuple[Path, Path]:
+    """A copy of the tiny model whose tokenizer names a class in a Python file of the folder; importing that
+    file writes a marker."""
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "custom-code")
+    marker = tmp_path / "code-ran"
+    (folder / "tokenization_custom.py").write_text(
+        "from pathlib import Path\n"
+        f"Path({str(marker)!r}).write_text('ran')\n"
+        "from transformers import PreTrainedTokenizerFast\n"
+        "class CustomTokenizer(PreTrainedTokenizerFast):\n"
+        "    pass\n",
+        encoding="utf-8",
+    )
+    config_path = folder / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["auto_map"] = {"AutoTokenizer": [None, "tokenization_custom.CustomTokenizer"]}
+    config["tokenizer_class"] = "CustomTokenizer"  # no class of that name in transformers: only the file's
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    return folder, marker
+
+
+def test_a_tokenizer_with_its_own_code_is_refused_without_a_prompt(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from studio_desktop.core.backbones import load_tokenizer
+
+    folder, marker = tokenizer_with_code(tmp_path, tiny_model_dir)
+    refusal = r"comes with its own Python code.*environment\.trust_remote_code"
+    with pytest.raises(BackboneError, match=refusal):
+        load_tokenizer(folder)
+    assert not marker.exists()
+    # In a process with a terminal-like stdin nothing waits for an answer either.
+    code = f"from studio_desktop.core.backbones import load_tokenizer\nload_tokenizer({str(folder)!r})"
+    result = subprocess.run(
+        [sys.executable, "-c", code], input="y\n", capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode != 0 and "BackboneError" in result.stderr and not marker.exists()
+    assert load_tokenizer(folder, trust_remote_code=True) is not None and marker.exists()

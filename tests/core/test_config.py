@@ -71,6 +71,10 @@ def test_save_is_deterministic_and_ordered(tmp_path: Path) -> None:
         ("problem_type", "text_seq2seq", "problem_type = 'text_seq2seq'"),
         ("training.batch_size", True, "training.batch_size = True"),
         ("dataset.prompt_column", [{"a": 1}], "dataset.prompt_column"),
+        ("training.weight_decay", float("nan"), "training.weight_decay = nan is not allowed"),
+        ("training.weight_decay", ".nan", "training.weight_decay = '.nan' is not allowed"),
+        ("training.learning_rate", float("inf"), "training.learning_rate = inf is not allowed"),
+        ("training.epochs", float("inf"), "training.epochs = inf is not allowed"),
     ],
 )
 def test_bad_values_name_field_value_and_allowed(path: str, value: object, expected: str) -> None:
@@ -261,3 +265,37 @@ def test_config_is_frozen() -> None:
     cfg = ExperimentConfig()
     with pytest.raises(AttributeError):
         cfg.training.lora_r = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (  # "billion laughs": nine levels of nine aliases, 387 million values once expanded
+            "a: &a [x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+            ),
+            "more than 100,000 values once its aliases are expanded",
+        ),
+        ("training: " + "[" * 5000 + "]" * 5000 + "\n", "nested more than 64 levels deep"),
+        ("experiment_name: " + "x" * (2 * 1024 * 1024) + "\n", "larger than 1024 KiB"),
+    ],
+)
+def test_hostile_yaml_is_refused_quickly_with_a_short_message(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    import time
+
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text, encoding="utf-8")
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config(path)
+    assert time.monotonic() - started < 5  # refused before any value is built
+    assert len(str(err.value)) < 300
+
+
+def test_a_huge_bad_value_is_quoted_as_a_short_excerpt() -> None:
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"training": {"lora_r": "9" * 1_000_000 + "x"}})
+    assert str(err.value).startswith("training.lora_r = '9999") and len(str(err.value)) < 200

@@ -105,3 +105,33 @@ def test_a_limited_read_takes_whole_lines_and_says_what_is_left(tmp_path: Path) 
     messages = [event.message for part in slices for event in part]
     assert messages == [f"line {step}" for step in range(1, 101)] + ["x" * 5000]
     assert reader.read_new(limit=1000) == [] and not reader.behind
+
+
+def test_a_line_of_the_wrong_shape_is_skipped_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    good = Metric(step=1, epoch=0.5, tokens=3, values={"train/loss": 1.5})
+    bad = [
+        "[1, 2]",
+        '"a string"',
+        '{"kind": "metric", "step": 2, "epoch": 0.5, "tokens": 3, "values": "oops"}',
+        '{"kind": "progress", "step": true}',
+        '{"kind": "log", "level": "loud", "message": "m"}',
+        '{"kind": "finished", "status": "finished"}',  # step missing
+        "[" * 100_000,  # deeper than the parser goes
+    ]
+    path.write_text("\n".join([*bad, good.to_json()]) + "\n", encoding="utf-8")
+    reader = EventReader(path)
+    assert reader.read_new() == [good]
+    assert reader.skipped == len(bad)
+
+
+def test_a_writer_after_a_cut_line_starts_on_a_new_line(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    first = Log(level="info", message="before")
+    path.write_text(first.to_json() + "\n" + '{"kind": "log", "lev', encoding="utf-8")  # killed mid-line
+    writer = EventWriter(path)
+    after = Log(level="info", message="after")
+    writer.emit(after)
+    writer.close()
+    reader = EventReader(path)
+    assert reader.read_new() == [first, after] and reader.skipped == 1

@@ -70,7 +70,7 @@ LOADED_MACHINE_MS = 300_000
 def test_start_stop_resume_and_delete_from_the_tab(qtbot, trained_workdir, make_config) -> None:
     wd, catalog = trained_workdir
     os.environ["PYTHONPATH"] = str(ROOT)
-    experiment = create_experiment(wd, catalog, make_config("live", training__epochs=40))
+    experiment = create_experiment(wd, catalog, make_config("live", training__epochs=400))
     tab = make_tab(qtbot, wd, catalog)
     tab.start(experiment)
     qtbot.waitUntil(lambda: row_of(tab, "live")["Status"] == "running", timeout=LOADED_MACHINE_MS)

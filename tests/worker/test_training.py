@@ -357,3 +357,56 @@ def test_padding_free_batches_follow_the_padded_curve(trained_workdir, make_conf
         [e.tokens for e in runs[flag].events() if isinstance(e, Progress)][-1] for flag in (True, False)
     ]
     assert tokens[0] == tokens[1]  # both count the same non-padding tokens
+
+
+def test_a_loss_that_becomes_nan_stops_the_run_and_keeps_the_last_good_checkpoint(
+    trained_workdir, make_config, monkeypatch
+) -> None:
+    from safetensors.torch import load_file
+
+    from studio_desktop.core.training.trainer import StudioTrainer
+
+    compute_loss = StudioTrainer.compute_loss
+
+    def diverging(self, model, inputs, *args, **kwargs):
+        loss = compute_loss(self, model, inputs, *args, **kwargs)
+        if isinstance(loss, tuple) or not model.training or self.state.global_step < 2:
+            return loss
+        return loss * float("nan")  # the training loss from the third step on
+
+    monkeypatch.setattr(StudioTrainer, "compute_loss", diverging)
+    wd, catalog = trained_workdir
+    settings = {"training__batch_size": 4, "training__epochs": 3, "training__save_checkpoint": "last"}
+    experiment = create_experiment(wd, catalog, make_config("diverges", **settings))
+    assert run_in_process(wd, experiment) == EXIT_FAILED
+    failed = experiment.events()[-1]
+    assert isinstance(failed, Failed) and failed.failure == "diverged"
+    assert failed.message.startswith("The training loss became nan at step 3;")
+    assert "the last good checkpoint, checkpoint-2, is kept" in failed.message
+    assert experiment.latest_checkpoint().name == "checkpoint-2"
+    weights = load_file(experiment.latest_checkpoint() / "adapter_model.safetensors")
+    assert all(tensor.isfinite().all() for tensor in weights.values())
+    assert not any(isinstance(e, Metric) and e.step == 3 for e in experiment.events())
+
+
+def test_with_save_checkpoint_last_a_better_earlier_evaluation_never_deletes_the_last_checkpoint(
+    trained_workdir, make_config, monkeypatch
+) -> None:
+    from studio_desktop.core.training.trainer import StudioMixin
+
+    evaluate = StudioMixin.evaluate
+
+    def worsening(self, *args, **kwargs):  # every evaluation is worse than the one before
+        metrics = evaluate(self, *args, **kwargs)
+        metrics["eval_loss"] = 1.0 + self.state.global_step
+        return metrics
+
+    monkeypatch.setattr(StudioMixin, "evaluate", worsening)
+    wd, catalog = trained_workdir
+    settings = {"training__evaluation_epochs": 0.5, "training__save_checkpoint": "last"}
+    experiment = create_experiment(wd, catalog, make_config("last-kept", **settings))
+    assert run_in_process(wd, experiment) == EXIT_FINISHED
+    announced = [e.step for e in experiment.events() if isinstance(e, Checkpoint)]
+    assert announced[-1] == 8
+    assert [p.name for p in experiment.checkpoints_dir.iterdir()] == ["checkpoint-8"]
+    assert experiment.latest_checkpoint().name == "checkpoint-8"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
+from studio_desktop.core.errors import DivergenceError
 from studio_desktop.core.events import Checkpoint, Event, Metric, Progress, Started
 
 if TYPE_CHECKING:
@@ -69,6 +70,9 @@ def started_fields(setup: RunSetup, model: Any, train: Sized, validation: Sized)
         "memory_plan": setup.memory.describe() if setup.memory else "",
         "memory_estimate": setup.memory.uncorrected_total if setup.memory else 0,
     }
+
+
+DIVERGENCE_SIGNS = {"loss": "loss", "grad_norm": "gradient norm"}
 
 
 class EventCallback(TrainerCallback):
@@ -145,6 +149,12 @@ class EventCallback(TrainerCallback):
     def on_log(
         self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
+        """Report the logged metrics; a non-finite training loss or gradient norm ends the run
+        (``DivergenceError``) before anything of that step is saved."""
+        for key, what in DIVERGENCE_SIGNS.items():
+            value = (logs or {}).get(key)
+            if isinstance(value, (int, float)) and not math.isfinite(value):
+                raise DivergenceError(what, value, state.global_step)
         values = {}
         for key, value in (logs or {}).items():
             name = metric_name(key)

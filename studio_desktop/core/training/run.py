@@ -37,7 +37,7 @@ def run_recipe(recipe: Recipe, setup: RunSetup, inputs: RunInputs, checkpoint: P
 
     cfg = setup.cfg
     set_seed(setup.seed)
-    tokenizer = load_tokenizer(inputs.backbone_folder)
+    tokenizer = load_tokenizer(inputs.backbone_folder, setup.cfg.environment.trust_remote_code)
     for note in setup.precision.notes:
         setup.log(f"Precision: {note}")
     for warning in setup.precision.warnings:

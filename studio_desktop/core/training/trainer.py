@@ -76,6 +76,7 @@ def build_arguments(
     metric, greater = BEST_METRIC.get(prediction.metric, ("eval_loss", False))
     policy = training.save_checkpoint
     save = policy != "disable"
+    tracks_best = policy == "best" and has_eval
     return arguments_class(
         output_dir=str(output_dir),
         per_device_train_batch_size=training.batch_size,
@@ -84,14 +85,17 @@ def build_arguments(
         num_train_epochs=training.epochs,
         max_grad_norm=training.gradient_clip,
         logging_steps=1,
+        logging_nan_inf_filter=False,  # a non-finite loss is reported (and ends the run), not averaged away
         eval_strategy="steps" if has_eval else "no",
         eval_steps=plan.eval_steps,
         save_strategy="steps" if save else "no",
         save_steps=plan.eval_steps,
         save_total_limit={"last": 1, "best": 2}.get(policy),
-        load_best_model_at_end=policy == "best" and has_eval,
-        metric_for_best_model=metric if has_eval else None,
-        greater_is_better=greater if has_eval else None,
+        load_best_model_at_end=tracks_best,
+        # Only "best" tracks the best checkpoint: with one checkpoint kept and a best one tracked, the Trainer
+        # deletes the last checkpoint at the end (the one a stop just wrote) when an earlier one was best.
+        metric_for_best_model=metric if tracks_best else None,
+        greater_is_better=greater if tracks_best else None,
         seed=seed,
         data_seed=seed,
         bf16=precision.autocast == "bfloat16",
