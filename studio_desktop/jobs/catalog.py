@@ -124,8 +124,8 @@ class Catalog:
         resolved, root = Path(path).resolve(), self.root.resolve()
         if resolved == root or not resolved.is_relative_to(root):
             raise CatalogError(
-                f"refusing to touch {path}: it is not inside the working directory {self.root}; "
-                "run 'studio-desktop repair' if the catalogue was copied from another working directory."
+                f"refusing to touch {path}: it is not inside the working directory {self.root} "
+                "(a catalogue row must name a folder of its own working directory)."
             )
         return resolved
 
