@@ -230,8 +230,11 @@ class ExperimentsTab(QWidget):
         self.batch_view.show_folder(tracker.experiment.path)
 
     def start(self, experiment: Experiment, resume: bool = False) -> None:
-        """Start a worker that outlives this window."""
-        self.workers.append(start_training_worker(self.workdir.root, experiment.path, resume=resume))
+        """Start a worker that outlives this window (refused, with a message, while one runs it)."""
+        try:
+            self.workers.append(start_training_worker(self.workdir.root, experiment.path, resume=resume))
+        except StudioError as err:
+            self._error(str(err))
         self.refresh()
         self.select_experiment(experiment.name)
 
