@@ -240,9 +240,14 @@ def _write_data(folder: Path, train: pa.Table, validation: pa.Table, source: Pat
 
 
 def copy_source(source: Path, target: Path) -> None:
-    """Keep the original file (or dataset folder) beside the converted data."""
+    """Keep the original file (or dataset folder) beside the converted data; links inside a folder are
+    left out, never followed (a link to ``/`` or ``..`` would copy the disk)."""
     target.mkdir()
     if source.is_dir():
-        shutil.copytree(source, target / source.name)
+        shutil.copytree(source, target / source.name, ignore=_links)
     else:
         shutil.copy2(source, target / source.name)
+
+
+def _links(folder: str, names: list[str]) -> list[str]:
+    return [name for name in names if os.path.islink(os.path.join(folder, name))]

@@ -645,3 +645,20 @@ def test_a_tokenizer_the_light_loader_cannot_read_goes_through_transformers(
     assert loads == ["transformers"]
     assert sum(batches) == 20
     assert load_meta(record)["statistics"]["token_samples"] == 20
+
+
+def test_links_inside_a_saved_dataset_folder_are_not_followed(
+    tmp_path: Path, run: Callable[..., DatasetRecord]
+) -> None:
+    folder, expected = saved_dataset(tmp_path)
+    (folder / "root").symlink_to("/")
+    (folder / "parent").symlink_to("..")  # followed, this recursed until the disk was full
+    record = run(folder)
+    assert sorted(plain(c) for c in stored(record)[0] + stored(record)[1]) == sorted(expected)
+    copied = Path(record.path) / "source" / folder.name
+    assert not (copied / "root").exists() and not (copied / "parent").exists()
+    assert not any(path.is_symlink() for path in copied.rglob("*"))
+    size = sum(path.stat().st_size for path in copied.rglob("*") if path.is_file())
+    assert size == sum(
+        path.stat().st_size for path in folder.iterdir() if path.is_file() and not path.is_symlink()
+    )
