@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
+import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,7 +40,7 @@ from studio_desktop.core.data.stats import (
 )
 from studio_desktop.core.data.store import table_conversations, table_turns, write_table
 from studio_desktop.core.data.templates import TemplateSettings, render_sample
-from studio_desktop.core.errors import CatalogError, DataError
+from studio_desktop.core.errors import CatalogError, ConfigError, DataError
 from studio_desktop.core.light_tokenizer import load_light_tokenizer
 from studio_desktop.jobs.catalog import Catalog, DatasetRecord, now_iso
 from studio_desktop.jobs.datasets import META_FILE, TRAIN_FILE, VALIDATION_FILE
@@ -49,6 +51,9 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str, float], None]
 TEMP_PREFIX = ".importing-"
+NAME_FROM_FILE_LENGTH = 90  # room for a "-N" suffix within the 100 characters of a name
+VALIDATION_SHARE = (0.01, 0.95)  # as dataset.validation_size
+MAX_LENGTH_RANGE = (32, 131072)  # as tokenizer.max_length
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,22 @@ class ImportRequest:
     backbone: str = BUNDLED_BACKBONE
     max_length: int = 512
     template: TemplateSettings = field(default_factory=TemplateSettings)
+
+    def __post_init__(self) -> None:
+        """Refuse a split share or a token limit that cannot work, before any file is read."""
+        low, high = VALIDATION_SHARE
+        share = self.validation_size
+        if self.validation_file is None and not (math.isfinite(share) and low <= share <= high):
+            raise ConfigError(
+                f"a validation share (--validation-size) of {share} is not allowed: give the share of "
+                f"conversations held out for validation, from {low} to {high} (e.g. 0.1), or a validation "
+                "file."
+            )
+        if not MAX_LENGTH_RANGE[0] <= self.max_length <= MAX_LENGTH_RANGE[1]:
+            raise ConfigError(
+                f"a token limit (--max-length) of {self.max_length} is not allowed: give the longest sample "
+                f"in tokens, from {MAX_LENGTH_RANGE[0]} to {MAX_LENGTH_RANGE[1]} (e.g. 512)."
+            )
 
 
 def _silent(_stage: str, _fraction: float) -> None:
@@ -106,12 +127,18 @@ def pick_name(request: ImportRequest, catalog: Catalog) -> str:
         if catalog.has_dataset(request.name):
             raise CatalogError(f"a dataset named {request.name!r} already exists; pick another --name.")
         return request.name
-    stem = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in request.source.stem).strip("-._")
-    base = check_name(stem or "dataset", "dataset")
+    base = check_name(name_from_file(request.source), "dataset")
     name, number = base, 2
     while catalog.has_dataset(name):
         name, number = f"{base}-{number}", number + 1
     return name
+
+
+def name_from_file(path: Path) -> str:
+    """A valid dataset name made of a file name: accents dropped, other characters as '-', shortened."""
+    ascii_stem = unicodedata.normalize("NFKD", path.stem).encode("ascii", "ignore").decode("ascii")
+    stem = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in ascii_stem)
+    return stem[:NAME_FROM_FILE_LENGTH].strip("-._") or "dataset"
 
 
 def remove_stale_imports(workdir: Workdir) -> None:

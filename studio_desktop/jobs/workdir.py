@@ -78,7 +78,7 @@ def resolve_root(override: str | Path | None = None) -> Path:
 
 def check_name(name: str, what: str) -> str:
     """A dataset or experiment name must be usable as a folder name on every platform."""
-    if not NAME_PATTERN.match(name) or name in (".", ".."):
+    if not NAME_PATTERN.fullmatch(name) or name in (".", ".."):
         raise StudioError(
             f"{what} name {name!r} is not allowed: use up to 100 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit."

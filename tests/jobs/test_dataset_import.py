@@ -662,3 +662,40 @@ def test_links_inside_a_saved_dataset_folder_are_not_followed(
     assert size == sum(
         path.stat().st_size for path in folder.iterdir() if path.is_file() and not path.is_symlink()
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"validation_size": 0.0}, r"validation share \(--validation-size\) of 0.0 is not allowed"),
+        ({"validation_size": float("nan")}, "of nan is not allowed"),
+        ({"max_length": 0}, r"token limit \(--max-length\) of 0 is not allowed"),
+    ],
+)
+def test_a_split_or_token_limit_that_cannot_work_is_refused_before_reading(
+    tmp_path: Path, options: dict, message: str
+) -> None:
+    with pytest.raises(StudioError, match=message):
+        ImportRequest(source=tmp_path / "not-read-at-all.csv", **options)
+
+
+@pytest.mark.parametrize(
+    ("file_name", "expected"),
+    [
+        ("données d'été.csv", "donnees-d-ete"),
+        ("数据.csv", "dataset"),
+        ("x" * 300 + ".csv", "x" * 90),
+    ],
+)
+def test_a_name_from_a_file_name_is_always_a_valid_name(file_name: str, expected: str) -> None:
+    from studio_desktop.jobs.dataset_import import name_from_file
+    from studio_desktop.jobs.workdir import check_name
+
+    assert check_name(name_from_file(Path(file_name)), "dataset") == expected
+
+
+def test_a_name_with_a_trailing_newline_is_refused() -> None:
+    from studio_desktop.jobs.workdir import check_name
+
+    with pytest.raises(StudioError, match="is not allowed"):
+        check_name("name\n", "dataset")

@@ -205,7 +205,7 @@ class ImportDatasetDialog(QDialog):
         backbone_browse.clicked.connect(
             lambda: self._browse("Choose a model folder", self.backbone_edit.setText, folder=True)
         )
-        self.max_length = QSpinBox(minimum=16, maximum=131072, singleStep=256, value=512)
+        self.max_length = QSpinBox(minimum=32, maximum=131072, singleStep=256, value=512)
         self.max_length.setToolTip("Token limit for the truncation statistics")
         self.chat_template = QCheckBox("Format with the backbone's chat template", checked=True)
         self.chat_template.setToolTip("Off: H2O-style text markers (<|prompt|>, <|answer|>)")
