@@ -1,4 +1,5 @@
-"""``studio-desktop init``: prepare the working directory; crash logs."""
+"""``studio-desktop init`` and ``repair``: prepare the working directory, rebuild its catalogue; crash
+logs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from studio_desktop.jobs.workdir import open_workdir, resolve_root
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Register ``init``."""
+    """Register ``init`` and ``repair``."""
     init = commands.add_parser(
         "init",
         help="prepare the working directory: bundled backbone and demo dataset",
@@ -20,6 +21,23 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "dataset (once: a demo dataset you deleted stays deleted).",
     )
     init.set_defaults(handler=run_init)
+    repair = commands.add_parser(
+        "repair",
+        help="rebuild a damaged catalogue from the dataset and experiment folders",
+        description="Keep a damaged catalog.sqlite aside (renamed, never deleted) and register every "
+        "dataset and experiment folder of the working directory that the catalogue does not list; says what "
+        "it found.",
+    )
+    repair.set_defaults(handler=run_repair)
+
+
+def run_repair(args: argparse.Namespace) -> int:
+    from studio_desktop.jobs.repair import repair_catalog
+
+    report = repair_catalog(open_workdir(args.workdir))
+    for line in report.lines():
+        print(line)
+    return 1 if report.skipped else 0
 
 
 def run_init(args: argparse.Namespace) -> int:

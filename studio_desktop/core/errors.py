@@ -21,6 +21,10 @@ class CatalogError(StudioError):
     """A catalogue entry is missing, duplicated or in use."""
 
 
+class CatalogDamagedError(CatalogError):
+    """The catalogue file cannot be read (or was emptied while folders remain); ``repair`` rebuilds it."""
+
+
 class DataError(StudioError):
     """Bad input data; the message names the file and, where known, the row or line and the field.
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
 
 from studio_desktop.core.resources import resources_dir
-from studio_desktop.jobs.workdir import open_workdir
+from studio_desktop.jobs.workdir import Workdir, open_workdir
 
 ICON_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 
@@ -46,6 +47,37 @@ def close_on_terminate(window) -> None:
     timer.start(250)
 
 
+def catalog_usable(
+    workdir: Workdir, ask: Callable[[str], bool] | None = None, tell: Callable[[str], None] | None = None
+) -> bool:
+    """Whether the catalogue opens; a damaged one is repaired when the user agrees (``ask``: a Yes/No
+    question) and what the repair did is told (``tell``); both are message boxes by default."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from studio_desktop.core.errors import CatalogDamagedError
+    from studio_desktop.jobs.catalog import Catalog
+    from studio_desktop.jobs.repair import repair_catalog
+
+    try:
+        Catalog(workdir.catalog_path)
+        return True
+    except CatalogDamagedError as error:
+        question = f"{error}\n\nRepair it now? The damaged file is renamed, not deleted."
+    if ask is None:
+
+        def ask(text: str) -> bool:
+            buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+            return (
+                QMessageBox.question(None, "Studio Desktop", text, buttons) == QMessageBox.StandardButton.Yes
+            )
+
+    if not ask(question):
+        return False
+    report = repair_catalog(workdir)
+    (tell or (lambda text: QMessageBox.information(None, "Studio Desktop", text)))("\n".join(report.lines()))
+    return True
+
+
 def run_gui(workdir_override: str | None) -> int:
     """Open the main window and run the event loop until it closes."""
     if not has_display():
@@ -69,6 +101,8 @@ def run_gui(workdir_override: str | None) -> int:
     app.setWindowIcon(app_icon())
     apply_theme(app)
     install_excepthook(app, workdir)
+    if not catalog_usable(workdir):
+        return 1
     window = MainWindow(workdir)
     window.show()
     close_on_terminate(window)

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
-from studio_desktop.core.errors import CatalogError
+from studio_desktop.core.errors import CatalogDamagedError, CatalogError
 
 FOLDER_TABLES = ("datasets", "experiments")  # each table's folders live in the workdir folder of that name
 
@@ -116,7 +116,29 @@ class Catalog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.root = Path(path).parent  # the working directory
-        self.migrate()
+        if self._emptied():
+            raise self._damaged("it is empty, while dataset or experiment folders exist")
+        try:
+            self.migrate()
+        except sqlite3.DatabaseError as error:
+            raise self._damaged(str(error)) from None
+
+    def _emptied(self) -> bool:
+        """A zero-length catalogue beside registered-looking folders: an emptied file, not a new one."""
+        if not self.path.is_file() or self.path.stat().st_size > 0:
+            return False
+        return any(
+            not entry.name.startswith(".")
+            for table in FOLDER_TABLES
+            if (self.root / table).is_dir()
+            for entry in (self.root / table).iterdir()
+        )
+
+    def _damaged(self, why: str) -> CatalogDamagedError:
+        return CatalogDamagedError(
+            f"the catalogue {self.path} is damaged ({why}); 'studio-desktop repair' keeps it aside and "
+            "registers the dataset and experiment folders again."
+        )
 
     def inside(self, path: str | Path) -> Path:
         """``path`` resolved, if it lies inside the working directory; else a ``CatalogError`` (nothing
