@@ -41,6 +41,7 @@ from studio_desktop.core.data.stats import (
 from studio_desktop.core.data.store import table_conversations, table_turns, write_table
 from studio_desktop.core.data.templates import TemplateSettings, render_sample
 from studio_desktop.core.errors import CatalogError, ConfigError, DataError
+from studio_desktop.core.files import pid_alive
 from studio_desktop.core.light_tokenizer import load_light_tokenizer
 from studio_desktop.jobs.catalog import Catalog, DatasetRecord, now_iso
 from studio_desktop.jobs.datasets import META_FILE, TRAIN_FILE, VALIDATION_FILE
@@ -145,18 +146,8 @@ def remove_stale_imports(workdir: Workdir) -> None:
     """Delete leftovers of imports whose process died (the folder name carries the pid)."""
     for folder in workdir.datasets.glob(f"{TEMP_PREFIX}*"):
         pid = folder.name[len(TEMP_PREFIX) :].split("-", 1)[0]
-        if not pid.isdigit() or not _pid_alive(int(pid)):
+        if not pid.isdigit() or not pid_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def import_dataset(

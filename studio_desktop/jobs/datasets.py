@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 from studio_desktop.jobs.catalog import Catalog, DatasetRecord
+from studio_desktop.jobs.workdir import delete_folder
 
 META_FILE = "meta.json"
 TRAIN_FILE = "train.parquet"
@@ -31,5 +31,4 @@ def delete_dataset(catalog: Catalog, name: str) -> None:
     """Unregister a dataset (refused while an experiment uses it) and delete its folder."""
     record = catalog.dataset(name)
     folder = catalog.inside(record.path)
-    catalog.remove_dataset(name)
-    shutil.rmtree(folder, ignore_errors=True)
+    delete_folder(folder, lambda: catalog.remove_dataset(name))

@@ -19,7 +19,7 @@ from studio_desktop.core.errors import CatalogError
 from studio_desktop.core.events import FINAL_KINDS, Event, Finished, read_events
 from studio_desktop.core.training.recipe import check_trainable
 from studio_desktop.jobs.catalog import Catalog, ExperimentRecord, now_iso
-from studio_desktop.jobs.workdir import Workdir, check_name
+from studio_desktop.jobs.workdir import Workdir, check_name, delete_folder
 
 Status = Literal["created", "starting", "running", "stopping", "finished", "stopped", "failed", "crashed"]
 ACTIVE_STATUSES = ("starting", "running", "stopping")
@@ -229,8 +229,7 @@ def delete_experiment(catalog: Catalog, name: str) -> None:
     if experiment.worker_alive():
         raise CatalogError(f"experiment {name!r} is still shutting down; try again in a moment.")
     folder = catalog.inside(experiment.path)
-    catalog.remove_experiment(name)
-    shutil.rmtree(folder, ignore_errors=True)
+    delete_folder(folder, lambda: catalog.remove_experiment(name))
 
 
 def rename_experiment(workdir: Workdir, catalog: Catalog, old: str, new: str) -> Experiment:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from studio_desktop.core.errors import StudioError
+from studio_desktop.core.files import pid_alive
 
 WORKDIR_ENV = "STUDIO_DESKTOP_WORKDIR"
 APP_NAME = "studio-desktop"
@@ -129,6 +132,43 @@ class Workdir:
         return self.experiments / check_name(name, "experiment")
 
 
+TOMBSTONE_PREFIX = ".deleting-"
+
+
+def delete_folder(folder: Path, unregister: Callable[[], None]) -> None:
+    """Delete a dataset or experiment folder so that a crash at any moment leaves either the registered
+    folder or nothing visible: it becomes a hidden tombstone first, then it is unregistered, then removed.
+
+    Files that cannot be removed raise a ``StudioError`` naming the tombstone (the entry is gone already);
+    a tombstone whose process died is removed by the next ``open_workdir``.
+    """
+    tombstone = folder.with_name(f"{TOMBSTONE_PREFIX}{os.getpid()}-{folder.name}")
+    present = folder.exists()
+    if present:
+        os.replace(folder, tombstone)
+    try:
+        unregister()
+    except BaseException:
+        if present:
+            os.replace(tombstone, folder)
+        raise
+    problems: list[str] = []
+    shutil.rmtree(tombstone, onerror=lambda _f, path, info: problems.append(f"{path}: {info[1]}"))
+    if problems:
+        raise StudioError(
+            f"{folder.name} is deleted from the catalogue, but {len(problems)} file(s) in {tombstone} could "
+            f"not be removed ({problems[0]}); delete that folder by hand."
+        )
+
+
+def clear_tombstones(parent: Path) -> None:
+    """Remove the tombstones that deletes of processes no longer running left in ``parent``."""
+    for tombstone in parent.glob(f"{TOMBSTONE_PREFIX}*"):
+        pid = tombstone.name[len(TOMBSTONE_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(tombstone, ignore_errors=True)
+
+
 def open_workdir(override: str | Path | None = None) -> Workdir:
     """Create the layout if needed and keep the Hugging Face cache inside it unless ``HF_HOME`` is set."""
     workdir = Workdir(resolve_root(override))
@@ -141,4 +181,6 @@ def open_workdir(override: str | Path | None = None) -> Workdir:
             f"Choose another location with --workdir or {WORKDIR_ENV}."
         ) from None
     os.environ.setdefault("HF_HOME", str(workdir.hf_home))
+    for parent in (workdir.datasets, workdir.experiments):
+        clear_tombstones(parent)
     return workdir
