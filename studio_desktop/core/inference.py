@@ -9,6 +9,7 @@ from typing import Any
 from studio_desktop.core.config_sections import PredictionSection
 from studio_desktop.core.data.conversations import Message
 from studio_desktop.core.data.templates import TemplateSettings, render_prompt
+from studio_desktop.core.errors import StudioError
 from studio_desktop.core.evaluation import cut_at_stop, generation_kwargs, model_device, stop_strings
 
 
@@ -30,6 +31,22 @@ def chat_prompt(
     kept = exchanges[len(exchanges) - num_history :] if num_history > 0 else []
     messages = [message for exchange in kept for message in exchange]
     return render_prompt(tokenizer, system, [*messages, history[-1]], settings)
+
+
+def fit_context(kwargs: dict[str, Any], prompt_tokens: int, context: int | None) -> None:
+    """Keep prompt and answer within the model's context: the answer is shortened to the room left; a prompt
+    that fills the context is refused (``StudioError``) rather than cut without a word."""
+    if not context:
+        return
+    room = context - prompt_tokens
+    if room <= 0:
+        raise StudioError(
+            f"the conversation is {prompt_tokens} tokens, the whole context of this model ({context}); start "
+            "a new chat, send a shorter message, or keep fewer earlier exchanges (prediction.num_history)."
+        )
+    kwargs["max_new_tokens"] = min(kwargs["max_new_tokens"], room)
+    if "min_new_tokens" in kwargs:
+        kwargs["min_new_tokens"] = min(kwargs["min_new_tokens"], kwargs["max_new_tokens"])
 
 
 def stream_generate(
@@ -57,6 +74,9 @@ def stream_generate(
     events = [halt] if stop_event is None else [halt, stop_event]
     kwargs["stopping_criteria"] = StoppingCriteriaList([_EventStop(events)])
     encoded = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
+    fit_context(
+        kwargs, encoded["input_ids"].shape[-1], getattr(model.config, "max_position_embeddings", None)
+    )
     device = model_device(model)
     kwargs.update(
         input_ids=encoded["input_ids"].to(device), attention_mask=encoded["attention_mask"].to(device)

@@ -18,6 +18,7 @@ Nothing here imports torch or transformers (not even lazily), so the GUI may imp
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,11 +178,18 @@ class ChatRequest:
     stop_event: threading.Event = field(default_factory=threading.Event)
 
 
+def plain_id(value: Any) -> bool:
+    """Whether a request id can be echoed in a JSON line: a string or a finite number."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, (str, int)) and not isinstance(value, bool)
+
+
 def parse_generate(request: dict[str, Any], defaults: PredictionSection) -> ChatRequest:
     """Check a generate request and apply its settings to ``defaults``; ConfigError names what is wrong."""
     request_id = request.get("id")
-    if request_id is None or isinstance(request_id, (dict, list, bool)):
-        raise ConfigError("a generate request needs an 'id' (a string or a number).")
+    if not plain_id(request_id):
+        raise ConfigError("a generate request needs an 'id' (a string or a finite number).")
     system = request.get("system") or ""
     if not isinstance(system, str):
         raise ConfigError("'system' must be a text.")

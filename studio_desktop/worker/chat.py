@@ -25,6 +25,7 @@ from studio_desktop.jobs.chat_models import (
     ChatTarget,
     generation_defaults,
     parse_generate,
+    plain_id,
     resolve_chat_target,
 )
 from studio_desktop.jobs.workdir import Workdir, open_workdir
@@ -133,12 +134,14 @@ class ChatServer:
         return EXIT_OK
 
     def read_requests(self, stream: IO[bytes]) -> None:
-        """Handle each stdin line; a generate request is queued, a stop request acts at once."""
+        """Handle each stdin line; a generate request is queued, a stop request acts at once. When stdin
+        ends (the app went away) the answer being generated stops too."""
         try:
             for line in stream:
                 if line.strip():
                     self.handle_line(line)
         finally:
+            self.stop(None)
             self.requests.put(None)
 
     def handle_line(self, line: bytes) -> None:
@@ -147,6 +150,9 @@ class ChatServer:
             request = json.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             self.writer.error(f"a request line is not UTF-8 JSON: {exc}")
+            return
+        except RecursionError:
+            self.writer.error("a request line is nested too deeply to be a request.")
             return
         if not isinstance(request, dict):
             self.writer.error("a request must be a JSON object with a 'type'.")
@@ -161,7 +167,7 @@ class ChatServer:
             else:
                 raise ConfigError(f"unknown request type {kind!r}: expected 'generate' or 'stop'.")
         except ConfigError as exc:
-            self.writer.error(str(exc), request_id if _is_plain_id(request_id) else None)
+            self.writer.error(str(exc), request_id if plain_id(request_id) else None)
 
     def enqueue(self, request: ChatRequest) -> None:
         with self.lock:
@@ -176,7 +182,7 @@ class ChatServer:
             if request_id is None:
                 targets = list(self.pending.values())
             else:
-                found = self.pending.get(request_id) if _is_plain_id(request_id) else None
+                found = self.pending.get(request_id) if plain_id(request_id) else None
                 targets = [found] if found is not None else []
         for request in targets:
             request.stop_event.set()
@@ -207,10 +213,6 @@ class ChatServer:
                 "stopped": request.stop_event.is_set(),
             }
         )
-
-
-def _is_plain_id(value: Any) -> bool:
-    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
 
 
 def run_chat(workdir_root: Path, spec: str) -> int:

@@ -9,6 +9,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -159,8 +160,27 @@ def exercise(worker: ChatWorker, reference: Reference, expected_name: str) -> No
 
     worker.send(generate("q3", first, **GREEDY))
     assert worker.answer("q3")[1]["text"] == done["text"]  # the worker serves on after a stop
+
+    # Hostile lines get an error line each, and the worker serves on.
+    worker.send("[" * 100_000)
+    assert "nested too deeply" in worker.receive()["message"]
+    worker.send(json.dumps(generate("x", first)).replace('"id": "x"', '"id": 1e400'))
+    error = worker.receive()  # an infinite id is not echoed (it would not be JSON)
+    assert error["type"] == "error" and error["id"] is None and "finite number" in error["message"]
+    worker.send(generate("too-long", [("user", "LoRA " * 3000)], **GREEDY))
+    error = worker.receive()
+    assert error["type"] == "error" and error["id"] == "too-long" and "whole context" in error["message"]
+
+    # Closing stdin (the app went away) stops the answer being generated.
+    worker.send(generate("left", first, **LONG))
+    assert worker.receive()["id"] == "left"
+    started = time.monotonic()
     assert worker.close() == 0
-    assert worker.receive() is None
+    assert time.monotonic() - started < 30
+    messages = []
+    while (message := worker.receive()) is not None:
+        messages.append(message)
+    assert messages[-1]["type"] == "done" and messages[-1]["stopped"] is True
 
 
 def test_chat_with_a_trained_experiment(trained_workdir, make_config, varied_model_dir, tmp_path) -> None:
