@@ -51,7 +51,21 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as err:  # an unexpected failure: keep the details in a log file
-        log = setup.write_crash_log(args.workdir, traceback.format_exc())
-        print(f"error: unexpected {type(err).__name__}: {err}. Details: {log}", file=sys.stderr)
+    except (PermissionError, OSError) as err:
+        if err.filename is None:  # not about a file: unexpected, handled below
+            return _unexpected(args, err)
+        where = f"{err.filename}" + (f" -> {err.filename2}" if err.filename2 else "")
+        print(
+            f"error: cannot use {where}: {err.strerror or err}. Check that the working directory is writable "
+            "(or choose another with --workdir) and that the disk has space.",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
+    except Exception as err:  # an unexpected failure: keep the details in a log file
+        return _unexpected(args, err)
+
+
+def _unexpected(args: argparse.Namespace, err: Exception) -> int:
+    log = setup.write_crash_log(args.workdir, traceback.format_exc())
+    print(f"error: unexpected {type(err).__name__}: {err}. Details: {log}", file=sys.stderr)
+    return EXIT_ERROR

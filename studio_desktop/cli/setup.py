@@ -54,12 +54,15 @@ def run_init(args: argparse.Namespace) -> int:
 
 def write_crash_log(workdir_override: str | None, details: str) -> Path:
     """Append details of an unexpected error to the working directory's log folder (or the temp folder)."""
+    entry = f"--- {datetime.now().isoformat(timespec='seconds')}\n{details}\n"
     try:
         logs = resolve_root(workdir_override) / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        logs = Path(tempfile.gettempdir())
-    path = logs / "cli-errors.log"
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(f"--- {datetime.now().isoformat(timespec='seconds')}\n{details}\n")
+        path = logs / "cli-errors.log"
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(entry)
+    except OSError:  # a read-only or full working directory: the temp folder instead
+        path = Path(tempfile.gettempdir()) / "studio-desktop-cli-errors.log"
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(entry)
     return path

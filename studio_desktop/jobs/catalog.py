@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from studio_desktop.core.errors import CatalogDamagedError, CatalogError
 
 FOLDER_TABLES = ("datasets", "experiments")  # each table's folders live in the workdir folder of that name
+LOCK_TIMEOUT = 30.0  # seconds a write waits for another process's transaction
 
 
 def _relative_folders(conn: sqlite3.Connection) -> None:
@@ -120,6 +121,8 @@ class Catalog:
             raise self._damaged("it is empty, while dataset or experiment folders exist")
         try:
             self.migrate()
+        except sqlite3.OperationalError as error:  # locked, read-only, missing folder: the file may be fine
+            raise self._unusable(error) from None
         except sqlite3.DatabaseError as error:
             raise self._damaged(str(error)) from None
 
@@ -164,15 +167,33 @@ class Catalog:
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
         """A connection in WAL mode that commits on success and rolls back on error."""
-        conn = sqlite3.connect(self.path, timeout=30)
+        try:
+            conn = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT)
+        except sqlite3.OperationalError as error:
+            raise self._unusable(error) from None
         conn.row_factory = sqlite3.Row
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA foreign_keys=ON")
             with conn:
                 yield conn
+        except sqlite3.OperationalError as error:
+            raise self._unusable(error) from None
         finally:
             conn.close()
+
+    def _unusable(self, error: sqlite3.OperationalError) -> CatalogError:
+        """A clear sentence for a catalogue that is locked, read-only or cannot be opened."""
+        text = str(error)
+        if "locked" in text:
+            why = (
+                f"another process has held it locked for {LOCK_TIMEOUT:.0f} s; close other copies of the app"
+            )
+        elif "readonly" in text or "read-only" in text:
+            why = "it is read-only; make the working directory writable or choose another with --workdir"
+        else:
+            why = f"{text}; check that the working directory exists and is writable"
+        return CatalogError(f"cannot use the catalogue {self.path}: {why}.")
 
     @property
     def schema_version(self) -> int:
@@ -189,7 +210,7 @@ class Catalog:
                 "update the app or choose another working directory."
             )
         for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
-            conn = sqlite3.connect(self.path, timeout=30)
+            conn = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT)
             try:
                 if callable(step):
                     with conn:

@@ -91,3 +91,57 @@ def test_the_window_offers_the_repair(registered, qtbot) -> None:
     assert catalog_usable(wd, ask=lambda _text: True, tell=told.append)
     assert "registered 1 dataset(s): facts" in told[0]
     assert Catalog(wd.catalog_path).has_experiment("kept-run")
+
+
+def test_a_locked_catalogue_is_one_clear_sentence(registered, monkeypatch) -> None:
+    import studio_desktop.jobs.catalog as catalog_module
+    from studio_desktop.core.errors import CatalogError
+
+    wd, catalog = registered
+    monkeypatch.setattr(catalog_module, "LOCK_TIMEOUT", 0.2)
+    holder = sqlite3.connect(wd.catalog_path)
+    holder.execute("BEGIN EXCLUSIVE")  # another process in the middle of a write
+    try:
+        with pytest.raises(CatalogError, match="another process has held it locked"):
+            catalog.add_dataset(
+                catalog_module.DatasetRecord(
+                    "more", str(wd.dataset_dir("more")), "alpaca", "/s", 1, 1, 1, 0, "now"
+                )
+            )
+    finally:
+        holder.rollback()
+        holder.close()
+    assert not catalog.has_dataset("more")
+
+
+def read_only_view(folder: Path, view: Path) -> bool:
+    """Mount ``folder`` read-only at ``view`` (a bind mount, which binds root too); False where refused."""
+    import subprocess
+
+    view.mkdir()
+    bind = subprocess.run(["mount", "--bind", str(folder), str(view)], capture_output=True, check=False)
+    if bind.returncode != 0:
+        return False
+    remount = ["mount", "-o", "remount,bind,ro", str(view)]
+    if subprocess.run(remount, capture_output=True, check=False).returncode != 0:
+        subprocess.run(["umount", str(view)], check=False)
+        return False
+    return True
+
+
+def test_a_read_only_working_directory_gives_one_clear_sentence(registered, tmp_path) -> None:
+    import subprocess
+
+    wd, _catalog = registered
+    view = tmp_path / "read-only"
+    if not read_only_view(wd.root, view):
+        pytest.skip("a read-only bind mount needs root (CAP_SYS_ADMIN)")
+    try:
+        listed = cli(view, "dataset", "list")
+        deleted = cli(view, "dataset", "delete", "facts")
+    finally:
+        subprocess.run(["umount", str(view)], check=False)
+    assert listed.returncode == 0 and "facts" in listed.stdout, listed.stderr  # reading works
+    assert deleted.returncode == 1 and "Traceback" not in deleted.stderr, deleted.stderr
+    assert deleted.stderr.count("error:") == 1 and "read-only" in deleted.stderr.lower(), deleted.stderr
+    assert (wd.datasets / "facts").is_dir()
