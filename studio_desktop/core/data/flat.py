@@ -21,6 +21,9 @@ from studio_desktop.core.data.turns import RowError, RowProblems, is_list_like, 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+#: The longest text a cell (or a turn) may hold: about 250,000 tokens, beyond the longest sample a run can
+#: train (``tokenizer.max_length`` is at most 131,072); longer ones are refused at import, naming the row.
+MAX_TEXT_CHARS = 1_000_000
 # Every character for which Python's str.isspace() is true: a cell is blank when str.strip() empties it.
 WHITESPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
@@ -100,6 +103,23 @@ def join_prompts(parts: list[pa.Array], separator: str) -> pa.Array:
     return pc.fill_null(joined, "")
 
 
+def check_text_length(texts: pa.Array, column: str, file: str | Path) -> None:
+    """Refuse a column with a text longer than ``MAX_TEXT_CHARS``, naming the first such row."""
+    import pyarrow.compute as pc
+
+    lengths = pc.utf8_length(texts).to_numpy(zero_copy_only=False)
+    over = np.flatnonzero(lengths > MAX_TEXT_CHARS)
+    if len(over):
+        problems = RowProblems(file)
+        reason = (
+            f"holds {int(lengths[over[0]]):,} characters, more than the {MAX_TEXT_CHARS:,} a sample can use; "
+            "split or shorten it"
+        )
+        problems.add(int(over[0]) + 1, RowError(reason, column))
+        problems.count = len(over)
+        problems.raise_if_any()
+
+
 def check_text_cells(series: pd.Series, column: str, file: str | Path) -> None:
     """Refuse a text column whose cells hold lists or objects (they would train as their Python text)."""
     if series.dtype != object:
@@ -122,11 +142,19 @@ def flat_columns(df: pd.DataFrame, mapping: Any, file: str | Path) -> FlatColumn
     for column in (*text_columns, mapping.rejected_answer_column, mapping.rejected_prompt_column):
         if column:
             check_text_cells(df[column], column, file)
-    parts = [text_array(df[column]) for column in mapping.prompt_columns]
-    prompts = join_prompts(parts, mapping.prompt_column_separator)
-    answers = text_array(df[mapping.answer_column])
-    systems = text_array(df[mapping.system_column]) if mapping.system_column else None
-    rejected = text_array(df[mapping.rejected_answer_column]) if mapping.rejected_answer_column else None
+    texts = {
+        column: text_array(df[column]) for column in (*text_columns, mapping.rejected_answer_column) if column
+    }
+    if mapping.rejected_prompt_column:
+        texts[mapping.rejected_prompt_column] = text_array(df[mapping.rejected_prompt_column])
+    for column, array in texts.items():
+        check_text_length(array, column, file)
+    prompts = join_prompts(
+        [texts[column] for column in mapping.prompt_columns], mapping.prompt_column_separator
+    )
+    answers = texts[mapping.answer_column]
+    systems = texts[mapping.system_column] if mapping.system_column else None
+    rejected = texts[mapping.rejected_answer_column] if mapping.rejected_answer_column else None
     bad = blank(prompts) | blank(answers)
     if rejected is not None:
         bad |= blank(rejected) | same_text(answers, rejected)
@@ -149,18 +177,24 @@ def flat_columns(df: pd.DataFrame, mapping: Any, file: str | Path) -> FlatColumn
 
         flags = desirability_values(df[mapping.desirability_column], mapping.desirability_column, file)
         desirable = pa.array(flags, type=pa.bool_())
-    return FlatColumns(prompts, answers, systems, rejected, desirable, rejected_prompts(df, mapping, prompts))
+    return FlatColumns(
+        prompts,
+        answers,
+        systems,
+        rejected,
+        desirable,
+        rejected_prompts(texts.get(mapping.rejected_prompt_column or ""), prompts),
+    )
 
 
-def rejected_prompts(df: pd.DataFrame, mapping: Any, prompts: pa.Array) -> pa.Array | None:
-    """The rejected side's own prompt of each row; null where the cell is blank or repeats the prompt (the
-    rejected answer follows the chosen one's prompt)."""
-    if not mapping.rejected_prompt_column:
+def rejected_prompts(texts: pa.Array | None, prompts: pa.Array) -> pa.Array | None:
+    """The rejected side's own prompt of each row (``texts``: the rejected prompt column); null where the
+    cell is blank or repeats the prompt (the rejected answer follows the chosen one's prompt)."""
+    if texts is None:
         return None
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    texts = text_array(df[mapping.rejected_prompt_column])
     shared = blank(texts) | same_text(texts, prompts)
     return pc.if_else(pa.array(shared), pa.scalar(None, pa.string()), texts)
 

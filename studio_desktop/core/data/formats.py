@@ -20,10 +20,12 @@ import pandas as pd
 from studio_desktop.core.data.chains import build_chain_conversations, index_unique_ids
 from studio_desktop.core.data.conversations import Conversation, Message
 from studio_desktop.core.data.desirability import check_desirability_mapping, desirability_values, looks_rated
-from studio_desktop.core.data.flat import flat_columns
+from studio_desktop.core.data.flat import MAX_TEXT_CHARS, flat_columns
 from studio_desktop.core.data.store import conversations_table, flat_table
 from studio_desktop.core.data.turns import (
     DatasetFormat,
+    RowError,
+    RowProblems,
     first_turn,
     nested_conversations,
     to_text,
@@ -402,7 +404,7 @@ def _row_ids(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path) -> list
 def _nested_conversations(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path) -> list[Conversation]:
     column = mapping.conversation_column or ""
     rejected_column, answer_column = mapping.rejected_answer_column, mapping.answer_column
-    return nested_conversations(
+    conversations = nested_conversations(
         df[column].tolist(),
         mapping.format,
         column,
@@ -415,6 +417,23 @@ def _nested_conversations(df: pd.DataFrame, mapping: ColumnMapping, file: str | 
         answer_column=answer_column,
         desirable=_desirable(df, mapping, file),
     )
+    check_turn_lengths(conversations, column, file)
+    return conversations
+
+
+def check_turn_lengths(conversations: list[Conversation], column: str, file: str | Path) -> None:
+    """Refuse a conversation with a turn (or rejected answer) over ``MAX_TEXT_CHARS``, naming its row."""
+    problems = RowProblems(file)
+    for conversation in conversations:
+        texts = [m.content for m in conversation.messages] + [conversation.rejected_answer or ""]
+        longest = max(len(text) for text in texts)
+        if longest > MAX_TEXT_CHARS:
+            reason = (
+                f"has a turn of {longest:,} characters, more than the {MAX_TEXT_CHARS:,} a sample can use; "
+                "split or shorten it"
+            )
+            problems.add(conversation.source_row, RowError(reason, column))
+    problems.raise_if_any()
 
 
 def _desirable(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path) -> list[bool] | None:

@@ -623,3 +623,33 @@ def test_hundred_thousand_flat_rows_convert() -> None:
     assert len(conversations) == n
     assert conversations[-1].source_row == n
     assert contents(conversations[-1]) == [f"task {n - 1}", f"answer {n - 1}"]
+
+
+@pytest.mark.parametrize("layout", ["flat", "messages"])
+def test_a_text_longer_than_any_sample_is_refused_naming_row_and_field(tmp_path, layout: str) -> None:
+    import time
+
+    from studio_desktop.core.data.flat import MAX_TEXT_CHARS
+    from studio_desktop.jobs.dataset_import import read_table_from
+
+    huge = "word " * (MAX_TEXT_CHARS // 5 + 1)
+    rows = [{"prompt": "Hi", "answer": "Hello."}, {"prompt": "Long?", "answer": huge}]
+    if layout == "messages":
+        rows = [
+            {
+                "messages": [
+                    {"role": "user", "content": r["prompt"]},
+                    {"role": "assistant", "content": r["answer"]},
+                ]
+            }
+            for r in rows
+        ]
+    path = tmp_path / "big.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    started = time.monotonic()
+    with pytest.raises(DataError) as error:
+        read_table_from(path, {})
+    assert time.monotonic() - started < 10
+    text = str(error.value)
+    assert "big.jsonl" in text and "row 2" in text and ("answer" in text or "messages" in text)
+    assert f"more than the {MAX_TEXT_CHARS:,}" in text and len(text) < 400
