@@ -154,8 +154,11 @@ def import_dataset(
     workdir: Workdir, catalog: Catalog, request: ImportRequest, progress: Progress | None = None
 ) -> DatasetRecord:
     """Run the whole import and return the registered dataset."""
+    from studio_desktop.jobs.repair import adopt_orphans
+
     report = progress or _silent
     remove_stale_imports(workdir)
+    adopt_orphans(workdir, catalog)  # an import killed before its catalogue row: finished now
     name = pick_name(request, catalog)
     source = request.source.expanduser().resolve()
     report("Reading data", 0.05)

@@ -195,7 +195,10 @@ def generate_name(catalog: Catalog) -> str:
 def create_experiment(workdir: Workdir, catalog: Catalog, cfg: ExperimentConfig) -> Experiment:
     """Make the folder, freeze the config in it and register the experiment (refused, before anything is
     written, for a problem type that no recipe trains)."""
+    from studio_desktop.jobs.repair import adopt_orphans
+
     check_trainable(cfg.problem_type)
+    adopt_orphans(workdir, catalog)  # an experiment created by a killed process before its catalogue row
     name = check_name(cfg.experiment_name, "experiment") if cfg.experiment_name else generate_name(catalog)
     if catalog.has_experiment(name) or workdir.experiment_dir(name).exists():
         raise CatalogError(f"an experiment named {name!r} already exists; set experiment_name to a new name.")

@@ -61,7 +61,14 @@ def open_or_keep_aside(workdir: Workdir, report: RepairReport) -> Catalog:
 def repair_catalog(workdir: Workdir) -> RepairReport:
     """Make the catalogue readable and list every dataset and experiment folder in it."""
     report = RepairReport()
-    catalog = open_or_keep_aside(workdir, report)
+    adopt_orphans(workdir, open_or_keep_aside(workdir, report), report)
+    return report
+
+
+def adopt_orphans(workdir: Workdir, catalog: Catalog, report: RepairReport | None = None) -> RepairReport:
+    """Register the complete folders the catalogue does not list (an import or a new experiment killed
+    after its folder was in place but before its catalogue row): the half-done operation is finished."""
+    report = report or RepairReport()
     for folder in _entries(workdir.datasets):
         if not catalog.has_dataset(folder.name):
             _register(report, report.datasets, folder, lambda f: catalog.add_dataset(_dataset_record(f)))
