@@ -94,6 +94,7 @@ def summarize(experiment: Experiment) -> dict[str, object]:
         "eta_seconds": state.progress.eta_seconds if state.progress else None,
         "metrics": {name: series.values[-1] for name, series in state.series.items()},
         "error": state.final.message if isinstance(state.final, Failed) else None,
+        "unreadable_event_lines": tracker.reader.skipped,  # garbage or events of the wrong shape, skipped
     }
 
 

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -261,14 +262,21 @@ def _write_data(folder: Path, train: pa.Table, validation: pa.Table, source: Pat
 
 
 def copy_source(source: Path, target: Path) -> None:
-    """Keep the original file (or dataset folder) beside the converted data; links inside a folder are
-    left out, never followed (a link to ``/`` or ``..`` would copy the disk)."""
+    """Keep the original file (or dataset folder) beside the converted data. Of a folder only its plain
+    files and folders are copied: links are never followed (a link to ``/`` or ``..`` would copy the disk)
+    and devices or pipes never read."""
     target.mkdir()
     if source.is_dir():
-        shutil.copytree(source, target / source.name, ignore=_links)
+        shutil.copytree(source, target / source.name, ignore=_not_plain)
     else:
         shutil.copy2(source, target / source.name)
 
 
-def _links(folder: str, names: list[str]) -> list[str]:
-    return [name for name in names if os.path.islink(os.path.join(folder, name))]
+def _not_plain(folder: str, names: list[str]) -> list[str]:
+    """The entries of ``folder`` that are neither a plain file nor a plain folder."""
+    kept = []
+    for name in names:
+        mode = os.lstat(os.path.join(folder, name)).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            kept.append(name)
+    return kept

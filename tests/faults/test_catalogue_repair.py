@@ -10,7 +10,7 @@ import pytest
 from studio_desktop.core.config import default_config
 from studio_desktop.core.errors import CatalogDamagedError
 from studio_desktop.jobs.catalog import Catalog
-from studio_desktop.jobs.experiment import create_experiment
+from studio_desktop.jobs.experiment import Experiment, create_experiment
 from tests.support.cli import cli
 
 
@@ -145,3 +145,23 @@ def test_a_read_only_working_directory_gives_one_clear_sentence(registered, tmp_
     assert deleted.returncode == 1 and "Traceback" not in deleted.stderr, deleted.stderr
     assert deleted.stderr.count("error:") == 1 and "read-only" in deleted.stderr.lower(), deleted.stderr
     assert (wd.datasets / "facts").is_dir()
+
+
+def test_a_run_with_a_wrongly_shaped_event_line_is_still_listed_and_shown(registered) -> None:
+    import json
+
+    from studio_desktop.core.events import EventWriter, Finished
+
+    wd, catalog = registered
+    experiment = Experiment(Path(catalog.experiment("kept-run").path))
+    with experiment.events_path.open("a", encoding="utf-8") as handle:
+        handle.write('{"kind": "metric", "step": "seven", "values": [1, 2]}\n')
+    writer = EventWriter(experiment.events_path)
+    writer.emit(Finished(status="finished", step=3))
+    writer.close()
+    listed = cli(wd.root, "experiment", "list")
+    assert listed.returncode == 0 and "kept-run" in listed.stdout, listed.stderr
+    shown = cli(wd.root, "experiment", "show", "kept-run", "--json")
+    assert shown.returncode == 0, shown.stderr
+    info = json.loads(shown.stdout)
+    assert info["status"] == "finished" and info["unreadable_event_lines"] == 1
