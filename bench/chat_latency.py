@@ -190,9 +190,10 @@ class Bare:
 def inference_dtype(device: str) -> str:
     """The weights dtype the chat worker uses for a backbone with the default config."""
     from studio_desktop.core.config import default_config
-    from studio_desktop.core.modeling import _inference_dtype
+    from studio_desktop.core.precision import inference_weights
+    from studio_desktop.core.torch_devices import device_facts
 
-    return _inference_dtype(default_config(), device)
+    return inference_weights(default_config(), device_facts(device))
 
 
 Answer = tuple[float, float, int, str]  # seconds to the first text, seconds in all, tokens, text
