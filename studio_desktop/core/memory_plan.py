@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from studio_desktop.core.problem_types import DPO, REFERENCE_FREE_LOSSES, SEQUENCES_PER_SAMPLE
+
 if TYPE_CHECKING:
     from studio_desktop.core.config import ExperimentConfig
     from studio_desktop.core.precision import Precision
@@ -139,17 +141,30 @@ def estimate_terms(
     # LoRA adapters are float32: weight, gradient and two AdamW moments; a full fine-tune keeps the
     # gradient in the weights' type and the moments in float32.
     per_trained = 16 if cfg.training.lora else weight_bytes + 8
-    tokens = cfg.training.batch_size * cfg.tokenizer.max_length
+    sequences = SEQUENCES_PER_SAMPLE.get(cfg.problem_type, 1)
+    tokens = cfg.training.batch_size * cfg.tokenizer.max_length * sequences
     per_layer = ACTIVATION_VALUES_PER_TOKEN_LAYER * shape.hidden * compute_bytes * tokens
     kept_layers = 1 if checkpointing else shape.layers
     inputs = (shape.layers if checkpointing else 0) * shape.hidden * compute_bytes * tokens
-    return {
+    terms = {
         "weights": int(shape.parameters * weight_bytes),
         "trained parameters and optimizer": int(trained * per_trained),
         "activations": int(per_layer * kept_layers + inputs),
         "logits": int(tokens * shape.vocab * 4 * 2),
         "framework": int(FRAMEWORK_BYTES[cuda]),
     }
+    if needs_reference_copy(cfg):
+        terms["reference model"] = terms["weights"]
+    return terms
+
+
+def needs_reference_copy(cfg: ExperimentConfig) -> bool:
+    """Whether the run holds a frozen copy of the weights as its preference reference."""
+    return (
+        cfg.problem_type == DPO
+        and not cfg.training.lora
+        and cfg.training.loss_function not in REFERENCE_FREE_LOSSES
+    )
 
 
 def plan_memory(

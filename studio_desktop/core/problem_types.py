@@ -30,6 +30,12 @@ METRICS = {
     REGRESSION: ("MSE", "MAE"),
 }
 GENERATIVE = (CAUSAL_LM, DPO)
+#: Sequences the model runs per training sample: a preference pair runs its chosen and rejected answers.
+SEQUENCES_PER_SAMPLE = {DPO: 2}
+#: Preference losses without a reference model (TRL's CPO and ORPO trainers); the others need one, which a
+#: full fine-tune holds as a frozen copy of the weights (LoRA switches its adapter off instead).
+REFERENCE_FREE_LOSSES = ("CPOLoss", "SimPOLoss", "ORPOLoss")
+
 #: Metrics read from the validation loss: validation answers are generated only at the last evaluation
 #: (for the predictions table), not at every one.
 LOSS_METRICS = ("Perplexity",)

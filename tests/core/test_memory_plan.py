@@ -84,3 +84,24 @@ def test_calibration_scales_the_estimate_and_is_kept_apart(tmp_path: Path) -> No
     corrected = plan_memory(cfg, shape, FLOAT32, available=64 * GIB, cuda=False, calibration=1.5)
     assert abs(corrected.total - 1.5 * plain.total) < 10
     assert abs(corrected.uncorrected_total - plain.total) < 10
+
+
+def test_preference_runs_count_both_answers_and_a_full_fine_tune_its_reference(tmp_path: Path) -> None:
+    from studio_desktop.core.problem_types import DPO
+
+    shape = shape_of(tmp_path, SMOLLM2_135M)
+    manual = {"architecture.gradient_checkpointing": False}
+    sft = plan_memory(default_config().replace(manual), shape, FLOAT32, available=64 * GIB, cuda=False)
+    dpo_cfg = default_config(DPO).replace(manual | {"training.batch_size": 2, "tokenizer.max_length": 512})
+    sft_same = default_config().replace(manual | {"training.batch_size": 2, "tokenizer.max_length": 512})
+    dpo = plan_memory(dpo_cfg, shape, FLOAT32, available=64 * GIB, cuda=False)
+    same = plan_memory(sft_same, shape, FLOAT32, available=64 * GIB, cuda=False)
+    assert dpo.terms["activations"] == 2 * same.terms["activations"]  # chosen and rejected
+    assert dpo.terms["logits"] == 2 * same.terms["logits"]
+    assert "reference model" not in dpo.terms and "reference model" not in sft.terms  # LoRA: adapter off
+    full = plan_memory(
+        dpo_cfg.replace({"training.lora": False}), shape, FLOAT32, available=64 * GIB, cuda=False
+    )
+    assert full.terms["reference model"] == full.terms["weights"]
+    simpo = dpo_cfg.replace({"training.lora": False, "training.loss_function": "SimPOLoss"})
+    assert "reference model" not in plan_memory(simpo, shape, FLOAT32, available=64 * GIB, cuda=False).terms
