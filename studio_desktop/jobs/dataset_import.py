@@ -26,12 +26,12 @@ from studio_desktop.core.backbones import load_tokenizer, resolve_backbone
 from studio_desktop.core.data.conversations import Conversation
 from studio_desktop.core.data.formats import (
     ColumnMapping,
-    guess_mapping,
     to_conversation_table,
     to_conversations,
     validate_mapping,
 )
 from studio_desktop.core.data.io import read_table
+from studio_desktop.core.data.mapping_guess import guess_mapping
 from studio_desktop.core.data.split import split_table
 from studio_desktop.core.data.stats import (
     STATISTICS_SAMPLE,

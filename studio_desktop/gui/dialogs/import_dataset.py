@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio_desktop.core.backbone_names import BUNDLED_BACKBONE
-from studio_desktop.core.data.formats import guess_mapping
+from studio_desktop.core.data.mapping_guess import guess_mapping
 from studio_desktop.core.errors import DataError
 from studio_desktop.gui.dialogs.import_support import (
     COLUMN_FIELDS,

@@ -9,7 +9,8 @@ from typing import Any
 import pandas as pd
 from PySide6.QtCore import QMimeData
 
-from studio_desktop.core.data.formats import ColumnMapping, guess_mapping, to_conversations
+from studio_desktop.core.data.formats import ColumnMapping, to_conversations
+from studio_desktop.core.data.mapping_guess import guess_mapping
 from studio_desktop.core.errors import StudioError
 from studio_desktop.jobs.catalog import Catalog
 

@@ -12,10 +12,10 @@ from studio_desktop.core.data.flat import WHITESPACE, blank, join_prompts, text_
 from studio_desktop.core.data.formats import (
     ColumnMapping,
     DatasetFormat,
-    guess_mapping,
     to_conversation_table,
     to_conversations,
 )
+from studio_desktop.core.data.mapping_guess import guess_mapping
 from studio_desktop.core.data.split import split_table, split_train_validation
 from studio_desktop.core.data.store import (
     conversations_table,

@@ -12,10 +12,10 @@ from studio_desktop.core.data.conversations import Conversation, Message
 from studio_desktop.core.data.formats import (
     ColumnMapping,
     DatasetFormat,
-    guess_mapping,
     to_conversations,
     validate_mapping,
 )
+from studio_desktop.core.data.mapping_guess import guess_mapping
 from studio_desktop.core.errors import ConfigError, DataError
 
 FILE = "train.csv"
