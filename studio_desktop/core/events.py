@@ -259,6 +259,16 @@ class EventReader:
         return events
 
 
+def tail_events(path: Path, size: int = 8192) -> list[Event]:
+    """The complete events in the last ``size`` bytes of a file: the latest ones, without reading it all (a
+    line cut by the start is skipped as unreadable)."""
+    try:
+        start = max(0, path.stat().st_size - size)
+    except FileNotFoundError:
+        return []
+    return EventReader(path, offset=start).read_new()
+
+
 def read_events(path: Path) -> list[Event]:
     """Every complete event in a file."""
     return EventReader(path).read_new()

@@ -39,12 +39,14 @@ def start_training_worker(workdir: Path, experiment_dir: Path, resume: bool = Fa
 
     Its output goes to ``worker.log`` in the experiment folder; the pid is recorded there too.
     """
+    from studio_desktop.core.events import tail_events
     from studio_desktop.jobs.experiment import ACTIVE_STATUSES, Experiment
     from studio_desktop.jobs.run_lock import LOCK_FD_ENV, take_run_lock
 
     experiment = Experiment(experiment_dir)
     running = experiment.worker_record() if experiment.worker_alive() else None
-    ending = experiment.status() not in ACTIVE_STATUSES  # a worker past its final event is only exiting
+    # A worker past its final event is only exiting (the file's tail holds that event: no full read here).
+    ending = experiment.status(tail_events(experiment.events_path)) not in ACTIVE_STATUSES
     lock = take_run_lock(experiment_dir, running["pid"] if running else None, wait=EXIT_WAIT if ending else 0)
     try:
         with experiment.log_path.open("ab") as log:

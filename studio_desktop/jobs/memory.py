@@ -8,7 +8,7 @@ from pathlib import Path
 
 from studio_desktop.core.backbone_folders import ready_folder
 from studio_desktop.core.config import ExperimentConfig
-from studio_desktop.core.events import Event, Finished, Started, parse_event
+from studio_desktop.core.events import Event, Finished, Started, parse_event, tail_events
 from studio_desktop.core.memory_plan import MemoryPlan, ModelShape, plan_memory, read_model_shape
 from studio_desktop.core.precision import choose_precision
 from studio_desktop.jobs.catalog import Catalog
@@ -33,13 +33,11 @@ def _started_and_last(path: Path) -> tuple[Started | None, Event | None]:
     try:
         with path.open("rb") as handle:
             head = [_parse(line) for line in islice(handle, HEAD_LINES)]
-            handle.seek(0, 2)
-            handle.seek(max(0, handle.tell() - TAIL_BYTES))
-            tail = handle.read().splitlines()
     except OSError:
         return None, None
     started = next((event for event in head if isinstance(event, Started)), None)
-    return started, _parse(tail[-1]) if tail else None
+    tail = tail_events(path, TAIL_BYTES)
+    return started, tail[-1] if tail else None
 
 
 def measured_ratio(experiment_dir: Path, cuda: bool) -> float | None:

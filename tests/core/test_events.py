@@ -135,3 +135,18 @@ def test_a_writer_after_a_cut_line_starts_on_a_new_line(tmp_path: Path) -> None:
     writer.close()
     reader = EventReader(path)
     assert reader.read_new() == [first, after] and reader.skipped == 1
+
+
+def test_the_tail_holds_the_latest_events_without_the_cut_line(tmp_path: Path) -> None:
+    from studio_desktop.core.events import tail_events
+
+    path = tmp_path / "events.jsonl"
+    writer = EventWriter(path)
+    for step in range(1, 2001):
+        writer.emit(Log(level="info", message=f"line {step}"))
+    writer.emit(Finished(status="finished", step=2000))
+    writer.close()
+    tail = tail_events(path, 1000)
+    assert 5 < len(tail) < 30 and isinstance(tail[-1], Finished)
+    assert [event.message for event in tail[:-1]] == [f"line {n}" for n in range(2001 - len(tail) + 1, 2001)]
+    assert tail_events(tmp_path / "missing.jsonl") == []
