@@ -69,11 +69,13 @@ def adopt_orphans(workdir: Workdir, catalog: Catalog, report: RepairReport | Non
     """Register the complete folders the catalogue does not list (an import or a new experiment killed
     after its folder was in place but before its catalogue row): the half-done operation is finished."""
     report = report or RepairReport()
+    datasets = {record.name for record in catalog.datasets()}
     for folder in _entries(workdir.datasets):
-        if not catalog.has_dataset(folder.name):
+        if folder.name not in datasets:
             _register(report, report.datasets, folder, lambda f: catalog.add_dataset(_dataset_record(f)))
+    experiments = {record.name for record in catalog.experiments()}
     for folder in _entries(workdir.experiments):
-        if not catalog.has_experiment(folder.name):
+        if folder.name not in experiments:
             _register(
                 report,
                 report.experiments,
