@@ -358,5 +358,11 @@ def test_the_form_shows_the_memory_verdict_of_the_run_on_this_machine(
     form.editor("tokenizer.max_length").control.setValue(131072)
     assert form.is_valid() and verdict.verdict == "will not fit"
     assert "will not fit" in verdict.text() and "Lower the batch size" in verdict.text()
+    # Only changes the run does not make already: auto turned checkpointing on, and LoRA is on.
+    assert (
+        "gradient checkpointing on" in verdict.text()
+        and "turn on gradient checkpointing" not in verdict.text()
+    )
+    assert "use LoRA" not in verdict.text() and "4/8-bit" in verdict.text()
     form.editor("llm_backbone").control.setCurrentText("some-owner/not-downloaded-here")
     assert not verdict.isVisibleTo(form)  # nothing to read the shape from before it is downloaded

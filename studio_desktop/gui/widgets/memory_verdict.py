@@ -14,13 +14,23 @@ from studio_desktop.jobs.devices import PlannedDevice
 Planner = Callable[[ExperimentConfig], tuple[MemoryPlan, PlannedDevice] | None]
 COLORS = {FITS: "#2e7d32", TIGHT: "#b26a00"}
 WILL_NOT_FIT_COLOR = "#d32f2f"
-ADVICE = {
-    TIGHT: "Close other programs, or lower the batch size or max length, to leave room.",
-    FITS: "",
-}
-WILL_NOT_FIT_ADVICE = (
-    "Lower the batch size or max length, turn on gradient checkpointing, use LoRA or 4/8-bit weights."
-)
+TIGHT_ADVICE = "Close other programs, or lower the batch size or max length, to leave room."
+
+
+def advice(memory: MemoryPlan, config: ExperimentConfig) -> str:
+    """What to change, leaving out what the run does already."""
+    if memory.verdict == FITS:
+        return ""
+    if memory.verdict == TIGHT:
+        return TIGHT_ADVICE
+    steps = ["lower the batch size or max length"]
+    if not memory.checkpointing:
+        steps.append("turn on gradient checkpointing")
+    if not config.training.lora:
+        steps.append("use LoRA")
+    if config.architecture.backbone_dtype not in ("int4", "int8"):
+        steps.append("use 4/8-bit weights")
+    return ", ".join(steps).capitalize() + "."
 
 
 class MemoryVerdict(QLabel):
@@ -41,9 +51,8 @@ class MemoryVerdict(QLabel):
             return
         memory, device = planned
         self.verdict = memory.verdict
-        advice = ADVICE.get(memory.verdict, WILL_NOT_FIT_ADVICE)
         color = COLORS.get(memory.verdict, WILL_NOT_FIT_COLOR)
-        self.setText(f"Memory on {device.label}: {memory.describe()}. {advice}".strip())
+        self.setText(f"Memory on {device.label}: {memory.describe()}. {advice(memory, config)}".strip())
         self.setStyleSheet(f"color: {color};")
         self.setToolTip(_breakdown(memory))
         self.show()
