@@ -15,7 +15,8 @@ from studio_desktop.jobs.workdir import open_workdir
 MAPPING_OPTIONS = {
     "format": "data shape: alpaca, sharegpt, messages or prompt_answer (default: detected)",
     "prompt_column": "column with the user prompt; repeat to join several columns",
-    "answer_column": "column with the answer",
+    "answer_column": "column with the answer; repeat for several labels or targets (classification, "
+    "regression)",
     "system_column": "column with the system prompt",
     "id_column": "column with row ids (multi-turn chains)",
     "parent_id_column": "column with the parent row's id (multi-turn chains)",
@@ -42,7 +43,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     imp.add_argument("--name", help="dataset name (default: from the file name)")
     for option, text in MAPPING_OPTIONS.items():
         flag = "--" + option.replace("_", "-")
-        if option == "prompt_column":
+        if option in ("prompt_column", "answer_column"):
             imp.add_argument(flag, action="append", help=text)
         else:
             imp.add_argument(flag, help=text)
@@ -83,7 +84,13 @@ def _mapping_overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     for option in MAPPING_OPTIONS:
         value = getattr(args, option)
-        if value:
+        if not value:
+            continue
+        if option == "answer_column":
+            overrides["answer_column"], *extra = value
+            if extra:
+                overrides["extra_answer_columns"] = extra
+        else:
             overrides["prompt_columns" if option == "prompt_column" else option] = value
     return overrides
 

@@ -145,3 +145,26 @@ def test_no_command_without_display_exits_with_a_message(home: Path) -> None:
     assert "Traceback" not in result.stderr
     assert "no display found" in result.stderr
     assert "studio-desktop --help" in result.stderr
+
+
+def test_several_answer_columns_import_as_one_answer_per_row(
+    home: Path, tmp_path: Path, tiny_model_dir
+) -> None:
+    from studio_desktop.core.data.store import read_conversations
+
+    source = tmp_path / "tags.csv"
+    source.write_text("text,toxic,spam\nhello there,0,1\nbuy now,1,1\nthanks,0,0\n", encoding="utf-8")
+    args = ["dataset", "import", str(source), "--backbone", str(tiny_model_dir), "--prompt-column", "text"]
+    ok(cli(home, *args, "--answer-column", "toxic", "--answer-column", "spam", "--validation-size", "0.34"))
+    shown = json.loads(ok(cli(home, "dataset", "show", "tags", "--json")))
+    assert shown["mapping"]["answer_column"] == "toxic"
+    assert shown["mapping"]["extra_answer_columns"] == ["spam"]
+    stored = read_conversations(home / "datasets" / "tags" / "train.parquet")
+    stored += read_conversations(home / "datasets" / "tags" / "validation.parquet")
+    assert sorted(c.answer for c in stored) == ["0,0", "0,1", "1,1"]
+
+    source.write_text("text,toxic,spam\nhello there,0,1\nbuy now,1,\n", encoding="utf-8")
+    refused = failed(
+        cli(home, *args, "--name", "gaps", "--answer-column", "toxic", "--answer-column", "spam")
+    )
+    assert "tags.csv (row 2, field 'spam'): the cell is empty; every answer column needs a value" in refused

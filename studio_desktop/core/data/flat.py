@@ -138,7 +138,8 @@ def check_text_cells(series: pd.Series, column: str, file: str | Path) -> None:
 
 def flat_columns(df: pd.DataFrame, mapping: Any, file: str | Path) -> FlatColumns:
     """The texts of every row; raises ``DataError`` naming the first bad row and counting the others."""
-    text_columns = (*mapping.prompt_columns, mapping.answer_column, mapping.system_column)
+    answer_columns = (mapping.answer_column, *mapping.extra_answer_columns)
+    text_columns = (*mapping.prompt_columns, *answer_columns, mapping.system_column)
     for column in (*text_columns, mapping.rejected_answer_column, mapping.rejected_prompt_column):
         if column:
             check_text_cells(df[column], column, file)
@@ -152,7 +153,7 @@ def flat_columns(df: pd.DataFrame, mapping: Any, file: str | Path) -> FlatColumn
     prompts = join_prompts(
         [texts[column] for column in mapping.prompt_columns], mapping.prompt_column_separator
     )
-    answers = texts[mapping.answer_column]
+    answers = joined_answers([texts[column] for column in answer_columns], answer_columns, file)
     systems = texts[mapping.system_column] if mapping.system_column else None
     rejected = texts[mapping.rejected_answer_column] if mapping.rejected_answer_column else None
     bad = blank(prompts) | blank(answers)
@@ -185,6 +186,25 @@ def flat_columns(df: pd.DataFrame, mapping: Any, file: str | Path) -> FlatColumn
         desirable,
         rejected_prompts(texts.get(mapping.rejected_prompt_column or ""), prompts),
     )
+
+
+def joined_answers(parts: list[pa.Array], columns: tuple[str, ...], file: str | Path) -> pa.Array:
+    """The answer of each row: the answer column's text, or with several answer columns (labels or targets)
+    their cells joined by commas; a blank cell among several is refused naming its row and column."""
+    if len(parts) == 1:
+        return parts[0]
+    import pyarrow.compute as pc
+
+    missing = np.stack([blank(part) for part in parts])
+    empty = missing.any(axis=0)
+    if empty.any():
+        row = int(np.argmax(empty))
+        problems = RowProblems(file)
+        column = columns[int(np.argmax(missing[:, row]))]
+        problems.add(row + 1, RowError("the cell is empty; every answer column needs a value", column))
+        problems.count = int(empty.sum())
+        problems.raise_if_any()
+    return pc.binary_join_element_wise(*parts, ",")
 
 
 def rejected_prompts(texts: pa.Array | None, prompts: pa.Array) -> pa.Array | None:

@@ -43,7 +43,9 @@ class ColumnMapping:
     """Which columns of a table hold which part of the conversations.
 
     Flat formats read ``prompt_columns`` (joined by ``prompt_column_separator``, empty parts skipped) and
-    ``answer_column``; ``id_column`` with ``parent_id_column`` chains rows into multi-turn conversations.
+    ``answer_column``, followed by ``extra_answer_columns`` where a row has several labels or targets
+    (classification, regression: the answer is the cells joined by commas); ``id_column`` with
+    ``parent_id_column`` chains rows into multi-turn conversations.
     Nested formats read ``conversation_column``; a system turn there wins over ``system_column``; with an
     ``answer_column`` the conversations end with the user's turn and that column holds the final answer.
     ``rejected_answer_column`` holds the rejected answer of preference data and ``rejected_prompt_column``,
@@ -54,6 +56,7 @@ class ColumnMapping:
     format: DatasetFormat
     prompt_columns: tuple[str, ...] = ()
     answer_column: str | None = None
+    extra_answer_columns: tuple[str, ...] = ()
     system_column: str | None = None
     id_column: str | None = None
     parent_id_column: str | None = None
@@ -67,6 +70,8 @@ class ColumnMapping:
         object.__setattr__(self, "format", DatasetFormat(self.format))
         columns = self.prompt_columns or ()
         object.__setattr__(self, "prompt_columns", (columns,) if isinstance(columns, str) else tuple(columns))
+        extra = self.extra_answer_columns or ()
+        object.__setattr__(self, "extra_answer_columns", (extra,) if isinstance(extra, str) else tuple(extra))
         for name in _OPTIONAL_COLUMN_FIELDS:
             if getattr(self, name) == "":
                 object.__setattr__(self, name, None)
@@ -86,6 +91,7 @@ class ColumnMapping:
         data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         data["format"] = self.format.value
         data["prompt_columns"] = list(self.prompt_columns)
+        data["extra_answer_columns"] = list(self.extra_answer_columns)
         return data
 
     @classmethod
@@ -129,6 +135,13 @@ def validate_mapping(df: pd.DataFrame, mapping: ColumnMapping, file: str | Path)
             raise DataError("no prompt column is set; pass --prompt-column", file=file)
         if mapping.answer_column is None:
             raise DataError("no answer column is set; pass --answer-column", file=file)
+    if mapping.is_nested and mapping.extra_answer_columns:
+        raise DataError(
+            "several answer columns work with prompt and answer columns, not with the "
+            f"{mapping.format.value} format; keep one answer column",
+            file=file,
+            field=mapping.extra_answer_columns[0],
+        )
     check_desirability_mapping(mapping, file)
     check_rejected_prompt_mapping(mapping, file)
     if mapping.parent_id_column is not None:
@@ -226,6 +239,8 @@ def _used_columns(mapping: ColumnMapping) -> Iterator[tuple[str, str]]:
         for column in mapping.prompt_columns:
             yield "prompt column", column
         yield "answer column", mapping.answer_column or ""
+        for column in mapping.extra_answer_columns:
+            yield "answer column", column
     optional = [
         ("system column", mapping.system_column),
         ("id column", mapping.id_column),

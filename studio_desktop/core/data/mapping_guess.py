@@ -13,7 +13,7 @@ from studio_desktop.core.data.formats import ColumnMapping
 from studio_desktop.core.data.turns import DatasetFormat, first_turn
 from studio_desktop.core.errors import DataError
 
-_PROMPT_NAMES = ("prompt", "question", "query", "instruction", "input", "user", "text")
+_PROMPT_NAMES = ("prompt", "question", "query", "instruction", "input", "user", "text", "sentence", "review")
 _ANSWER_NAMES = (
     "answer",
     "response",
@@ -23,6 +23,11 @@ _ANSWER_NAMES = (
     "chosenresponse",
     "assistant",
     "target",
+    # the label or value of classification and regression data
+    "label",
+    "labels",
+    "class",
+    "score",
 )
 _INSTRUCTION_EXTRA_NAMES = ("input", "context")
 _SYSTEM_NAMES = ("system", "systemprompt")
@@ -60,7 +65,10 @@ def guess_mapping(df: pd.DataFrame, file: str | Path | None = None) -> ColumnMap
             rejected_answer_column=rejected,
             desirability_column=desirable,
         )
-    prompt, answer = pick(_PROMPT_NAMES), pick(_ANSWER_NAMES)
+    prompt = pick(_PROMPT_NAMES)
+    answer = pick([name for name in _ANSWER_NAMES if by_name.get(name) != desirable])
+    if answer is None and desirable is not None:  # a 0/1 label beside a text alone: classification labels
+        answer, desirable = desirable, None
     if prompt is None or answer is None:
         _raise_no_mapping(df, prompt, answer, file)
     prompt_columns: tuple[str, ...] = (prompt,)

@@ -86,6 +86,8 @@ def test_guess_instruction_context_response_joins_context() -> None:
         (["prompt", "completion"], "prompt", "completion"),
         (["Prompt ", "Chosen_Response"], "Prompt ", "Chosen_Response"),
         (["notes", "QUESTION", "Answer"], "QUESTION", "Answer"),
+        (["review", "score"], "review", "score"),
+        (["sentence", "class"], "sentence", "class"),
     ],
 )
 def test_guess_prompt_answer_names(columns: list[str], prompt: str, answer: str) -> None:
@@ -93,6 +95,13 @@ def test_guess_prompt_answer_names(columns: list[str], prompt: str, answer: str)
     assert mapping.format is DatasetFormat.PROMPT_ANSWER
     assert mapping.prompt_columns == (prompt,)
     assert mapping.answer_column == answer
+
+
+def test_a_0_1_label_is_the_answer_beside_a_text_alone_and_a_rating_beside_an_answer() -> None:
+    labelled = guess_mapping(pd.DataFrame({"text": ["a", "b"], "label": [0, 1]}))
+    assert (labelled.answer_column, labelled.desirability_column) == ("label", None)
+    rated = guess_mapping(pd.DataFrame({"prompt": ["a", "b"], "completion": ["c", "d"], "label": [0, 1]}))
+    assert (rated.answer_column, rated.desirability_column) == ("completion", "label")
 
 
 def test_guess_system_chain_and_rejected_columns() -> None:
