@@ -167,6 +167,11 @@ def run_show(args: argparse.Namespace) -> int:
     total = stats["conversations"]
     estimate = f", estimated from {sampled} of {total} conversations" if sampled < total else ""
     print(f"tokens ({stats['tokenizer_name']}{estimate}):")
+    if stats.get("capped_samples"):
+        print(
+            f"  {stats['capped_samples']} sample(s) longer than {stats['capped_chars']:,} characters counted "
+            "from that prefix (lower bounds)"
+        )
     for part in ("prompt_tokens", "answer_tokens", "total_tokens"):
         s = stats[part]
         print(

@@ -269,3 +269,12 @@ def test_dropping_a_data_file_opens_the_prefilled_dialog(qtbot, tmp_path: Path) 
     other.setUrls([QUrl.fromLocalFile(str(text_file))])
     assert dropped_data_path(other) is None
     assert dropped_data_path(mime) == str(source)
+
+
+def test_samples_counted_from_a_prefix_are_said_to_be() -> None:
+    from studio_desktop.gui.widgets.dataset_views import capped_note
+
+    assert capped_note({"capped_samples": 0}) == ""
+    note = capped_note({"capped_samples": 2, "capped_chars": 16384})
+    assert "2 samples longer than 16,384 characters were counted from that prefix" in note
+    assert "lower bounds" in note

@@ -5,7 +5,9 @@ character offsets. A token is an *answer* token when it overlaps a trained span 
 carries the loss), else a *prompt* token. So with ``only_last_answer`` earlier answers count as prompt, and
 with ``mask_prompt_labels`` off every token counts as answer.
 
-Turns are counted over every conversation. Token lengths can be estimated from a fixed-size random sample of
+Turns are counted over every conversation; a sample of more than ``CHARS_PER_TOKEN_CAP * max_length``
+characters is counted from that prefix (``capped_samples`` says how many: their counts are lower bounds).
+Token lengths can be estimated from a fixed-size random sample of
 conversations (``sample_size``): rendering and tokenizing is what costs, and a few thousand samples give the
 same histograms and percentiles to within a token or two. ``token_samples`` says how many were tokenized.
 """
@@ -20,10 +22,14 @@ from typing import Any
 import numpy as np
 
 from studio_desktop.core.data.conversations import Conversation
-from studio_desktop.core.data.templates import TemplateSettings, render_sample
+from studio_desktop.core.data.templates import RenderedSample, Segment, TemplateSettings, render_sample
 from studio_desktop.core.data.tokenize import require_fast, tokenize_samples
 
 STATISTICS_SAMPLE = 2000  # conversations tokenized for the token statistics of an import
+#: Characters of a rendered sample that are tokenized per ``max_length`` token: a sample longer than
+#: ``CHARS_PER_TOKEN_CAP * max_length`` characters is counted from that prefix (a token is rarely longer), so
+#: one huge row costs no more than a long one and is still counted as longer than ``max_length``.
+CHARS_PER_TOKEN_CAP = 32
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,8 @@ class DatasetStatistics:
     max_length: int
     tokenizer_name: str
     token_samples: int
+    capped_samples: int = 0
+    capped_chars: int = 0
 
     @property
     def estimated(self) -> bool:
@@ -112,6 +120,8 @@ class DatasetStatistics:
             "max_length": self.max_length,
             "tokenizer_name": self.tokenizer_name,
             "token_samples": self.token_samples,
+            "capped_samples": self.capped_samples,
+            "capped_chars": self.capped_chars,
         }
 
     @classmethod
@@ -127,6 +137,8 @@ class DatasetStatistics:
             max_length=int(data["max_length"]),
             tokenizer_name=str(data["tokenizer_name"]),
             token_samples=int(data.get("token_samples", data["conversations"])),
+            capped_samples=int(data.get("capped_samples", 0)),
+            capped_chars=int(data.get("capped_chars", 0)),
         )
 
 
@@ -177,7 +189,10 @@ def statistics_of_sample(
     if max_length < 1 or bins < 1:
         raise ValueError("max_length and bins must be positive")
     require_fast(tokenizer, "Dataset statistics")
-    samples = [render_sample(tokenizer, conversation, settings) for conversation in sample]
+    cap = CHARS_PER_TOKEN_CAP * max_length
+    rendered = [render_sample(tokenizer, conversation, settings) for conversation in sample]
+    capped_count = sum(1 for one in rendered if len(one.text) > cap)
+    samples = [capped(one, cap) for one in rendered]
     totals, answers = [], []
     for chunk in tokenize_samples(tokenizer, samples):
         owner = np.repeat(np.arange(len(chunk.lengths)), chunk.lengths)
@@ -200,7 +215,22 @@ def statistics_of_sample(
         max_length=int(max_length),
         tokenizer_name=str(getattr(tokenizer, "name_or_path", "") or ""),
         token_samples=len(sample),
+        capped_samples=capped_count,
+        capped_chars=cap if capped_count else 0,
     )
+
+
+def capped(sample: RenderedSample, cap: int) -> RenderedSample:
+    """``sample`` cut to its first ``cap`` characters (its segments cut with it)."""
+    if len(sample.text) <= cap:
+        return sample
+    segments, left = [], cap
+    for segment in sample.segments:
+        if left <= 0:
+            break
+        segments.append(Segment(segment.text[:left], segment.trained))
+        left -= len(segment.text)
+    return RenderedSample(sample.text[:cap], tuple(segments))
 
 
 def _length_statistics(values: np.ndarray, bins: int) -> LengthStatistics:

@@ -109,7 +109,7 @@ class InsightsPanel(QWidget):
             f"{stats['conversations']} conversations, {stats['turns']} turns. {counted}"
             f"{html.escape(str(stats['tokenizer_name']))}. "
             f"<b>{stats['truncated_share'] * 100:.1f}%</b> of the samples are longer than "
-            f"max_length {stats['max_length']} and would be truncated."
+            f"max_length {stats['max_length']} and would be truncated." + capped_note(stats)
         )
         text = self.palette().color(QPalette.ColorRole.Text).name()
         for key, name in HISTOGRAMS:
@@ -125,3 +125,15 @@ class InsightsPanel(QWidget):
         turns = stats["turns_histogram"]
         plot = self.plots["turns_histogram"]
         self.bars["turns_histogram"] = draw_histogram(plot, "Turns per conversation", turns, text, whole=True)
+
+
+def capped_note(stats: dict[str, Any]) -> str:
+    """A sentence on the samples counted from a prefix only (empty when there are none)."""
+    count = stats.get("capped_samples", 0)
+    if not count:
+        return ""
+    return (
+        f" {count:,} sample{'s' if count > 1 else ''} longer than {stats['capped_chars']:,} characters "
+        f"{'were' if count > 1 else 'was'} counted from that prefix: {'their' if count > 1 else 'its'} token "
+        "counts are lower bounds."
+    )

@@ -203,3 +203,15 @@ def test_statistics_without_a_sample_count_read_as_complete(tokenizer):
     del data["token_samples"]
 
     assert DatasetStatistics.from_dict(data).token_samples == 4
+
+
+def test_a_huge_sample_is_counted_from_a_prefix_and_said_to_be(tokenizer) -> None:
+    huge = conversation(9, "Summarise this", "tokens and memory " * 60_000)  # about a million characters
+    stats = compute_statistics([*CONVERSATIONS, huge], tokenizer, CHAT, max_length=64)
+    assert stats.capped_samples == 1 and stats.capped_chars == 32 * 64
+    assert stats.total_tokens.max <= 32 * 64  # counted from 2,048 characters, not a million
+    plain = compute_statistics(CONVERSATIONS, tokenizer, CHAT, max_length=64)
+    assert plain.capped_samples == 0
+    # ... and still counted as longer than max_length
+    assert stats.truncated_share == pytest.approx((plain.truncated_share * 4 + 1) / 5)
+    assert DatasetStatistics.from_dict(json.loads(json.dumps(stats.to_dict()))) == stats
