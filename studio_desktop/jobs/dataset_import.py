@@ -56,6 +56,7 @@ TEMP_PREFIX = ".importing-"
 NAME_FROM_FILE_LENGTH = 90  # room for a "-N" suffix within the 100 characters of a name
 VALIDATION_SHARE = (0.01, 0.95)  # as dataset.validation_size
 MAX_LENGTH_RANGE = (32, 131072)  # as tokenizer.max_length
+COPY_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ def import_dataset(
     source = request.source.expanduser().resolve()
     report("Reading data", 0.05)
     rows, mapping, table = read_table_from(source, request.mapping)
+    size = plain_size(source)  # what was read is what is kept: a source that grows is not followed
     report("Splitting", 0.3)
     train, validation = _split(table, request, mapping)
     report("Loading tokenizer", 0.4)
@@ -187,7 +189,7 @@ def import_dataset(
         temp.mkdir(parents=True)
         # Parquet writing and tokenizing release the GIL: the files are written while the statistics run.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            writing = pool.submit(_write_data, temp, train, validation, source)
+            writing = pool.submit(_write_data, temp, train, validation, source, size)
             report("Computing statistics", 0.5)
             stats = _statistics(everything, tokenizer, request)
             sample = render_sample(tokenizer, table_conversations(train.slice(0, 1))[0], request.template)
@@ -255,21 +257,55 @@ def _statistics(table: pa.Table, tokenizer: Any, request: ImportRequest) -> Data
     )
 
 
-def _write_data(folder: Path, train: pa.Table, validation: pa.Table, source: Path) -> None:
+def _write_data(folder: Path, train: pa.Table, validation: pa.Table, source: Path, size: int) -> None:
     write_table(train, folder / TRAIN_FILE)
     write_table(validation, folder / VALIDATION_FILE)
-    copy_source(source, folder / "source")
+    copy_source(source, folder / "source", size)
 
 
-def copy_source(source: Path, target: Path) -> None:
+def plain_size(source: Path) -> int:
+    """Bytes in the plain files of ``source`` (a file, or a folder walked without following links)."""
+    if not source.is_dir():
+        return source.stat().st_size
+    total = 0
+    for folder, names, files in os.walk(source):
+        names[:] = [name for name in names if not os.path.islink(os.path.join(folder, name))]
+        for name in files:
+            info = os.lstat(os.path.join(folder, name))
+            total += info.st_size if stat.S_ISREG(info.st_mode) else 0
+    return total
+
+
+def copy_source(source: Path, target: Path, limit: int | None = None) -> None:
     """Keep the original file (or dataset folder) beside the converted data. Of a folder only its plain
     files and folders are copied: links are never followed (a link to ``/`` or ``..`` would copy the disk)
-    and devices or pipes never read."""
+    and devices or pipes never read. At most ``limit`` bytes are copied (default: the size now), each file
+    as long as it was when its copy began: a source that grows while it is copied is refused, not followed.
+    """
+    allowed = plain_size(source) if limit is None else limit
+    budget = [allowed]
+
+    def copy_bounded(src: str, dst: str) -> None:
+        size = os.stat(src).st_size
+        if size > budget[0]:
+            raise DataError(
+                f"the data grew while it was imported (over the {allowed:,} bytes it had when it was "
+                "read); import it again once nothing writes to it",
+                file=source,
+            )
+        budget[0] -= size
+        with open(src, "rb") as reader, open(dst, "wb") as writer:
+            left = size
+            while left and (chunk := reader.read(min(COPY_CHUNK, left))):
+                writer.write(chunk)
+                left -= len(chunk)
+        shutil.copystat(src, dst)
+
     target.mkdir()
     if source.is_dir():
-        shutil.copytree(source, target / source.name, ignore=_not_plain)
+        shutil.copytree(source, target / source.name, ignore=_not_plain, copy_function=copy_bounded)
     else:
-        shutil.copy2(source, target / source.name)
+        copy_bounded(str(source), str(target / source.name))
 
 
 def _not_plain(folder: str, names: list[str]) -> list[str]:

@@ -666,6 +666,23 @@ def test_links_inside_a_saved_dataset_folder_are_not_followed(
     )
 
 
+def test_the_kept_copy_is_bounded_by_the_size_that_was_read(tmp_path: Path) -> None:
+    from studio_desktop.jobs.dataset_import import copy_source, plain_size
+
+    folder, _ = saved_dataset(tmp_path)
+    size = plain_size(folder)
+    assert size == sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+    copy_source(folder, tmp_path / "kept", size)
+    assert plain_size(tmp_path / "kept" / folder.name) == size
+    (folder / "late.bin").write_bytes(b"x" * 1000)  # a file written after the data was read
+    with pytest.raises(DataError, match=f"the data grew while it was imported .over the {size:,} bytes"):
+        copy_source(folder, tmp_path / "grown", size)
+    log = tmp_path / "growing.log"
+    log.write_bytes(b"a" * 100)
+    with pytest.raises(DataError, match=r"growing\.log"):  # a file that grew past what was read
+        copy_source(log, tmp_path / "one", 60)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
