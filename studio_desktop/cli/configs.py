@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from studio_desktop.cli.output import print_json
-from studio_desktop.core.config import default_config, describe_fields
+from studio_desktop.core.config import PROBLEM_TYPES, default_config, describe_fields
 from studio_desktop.core.config_io import (
     apply_overrides,
     config_to_dict,
@@ -15,7 +15,6 @@ from studio_desktop.core.config_io import (
     load_config,
     save_config,
 )
-from studio_desktop.core.training.recipe import TRAINABLE, check_trainable
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.devices import planned_precision
 from studio_desktop.jobs.memory import MemoryPlanner
@@ -38,7 +37,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     validate.add_argument("--out", type=Path, help="also write the normalised config here")
     validate.set_defaults(handler=run_validate)
     defaults = sub.add_parser("defaults", help="print the default config, or every setting with its help")
-    defaults.add_argument("--problem-type", choices=TRAINABLE, default=TRAINABLE[0])
+    defaults.add_argument("--problem-type", choices=PROBLEM_TYPES, default=PROBLEM_TYPES[0])
     defaults.add_argument("--describe", action="store_true", help="list every setting with help and range")
     defaults.add_argument("--json", action="store_true", help="print JSON")
     defaults.set_defaults(handler=run_defaults)
@@ -49,7 +48,6 @@ def run_validate(args: argparse.Namespace) -> int:
     for warning in loaded.warnings:
         print(f"warning: {args.file}: {warning}", file=sys.stderr)
     cfg = apply_overrides(loaded.config, args.overrides)
-    check_trainable(cfg.problem_type)
     precision = planned_precision(cfg)
     for warning in precision.warnings if precision else ():
         print(f"warning: {warning}", file=sys.stderr)

@@ -33,7 +33,6 @@ from studio_desktop.core.problem_types import (
     PROBLEM_TYPES,
     REGRESSION,
 )
-from studio_desktop.core.training.recipe import TRAINABLE
 
 __all__ = [
     "CAUSAL_LM",
@@ -195,7 +194,9 @@ def check_problem_type_rules(cfg: ExperimentConfig) -> None:
 
 
 def check_classification(cfg: ExperimentConfig) -> None:
-    """Loss and class-count rules of classification (as in H2O LLM Studio)."""
+    """Loss and class-count rules of classification (as in H2O LLM Studio). BinaryCrossEntropyLoss with
+    num_classes > 1 is multilabel data: its label columns (named here, or those of the imported dataset)
+    are checked against the data when the run starts."""
     loss, classes = cfg.training.loss_function, cfg.dataset.num_classes
     multilabel = len(cfg.dataset.answer_column) > 1
     if loss == "CrossEntropyLoss" and (classes == 1 or multilabel):
@@ -204,10 +205,10 @@ def check_classification(cfg: ExperimentConfig) -> None:
             "answer column; "
             "use BinaryCrossEntropyLoss for binary or multilabel data."
         )
-    if loss == "BinaryCrossEntropyLoss" and classes != 1 and not multilabel:
+    if loss == "BinaryCrossEntropyLoss" and classes != 1 and len(cfg.dataset.answer_column) == 1:
         raise ConfigError(
-            f"training.loss_function = 'BinaryCrossEntropyLoss' with dataset.num_classes = {classes}: "
-            "use CrossEntropyLoss for multiclass data, or num_classes = 1."
+            f"training.loss_function = 'BinaryCrossEntropyLoss' with dataset.num_classes = {classes} and one "
+            "answer column: use CrossEntropyLoss for multiclass data, or num_classes = 1."
         )
     if multilabel and classes != len(cfg.dataset.answer_column):
         raise ConfigError(
@@ -234,19 +235,13 @@ def all_field_infos() -> list[FieldInfo]:
     return infos
 
 
-def _offered(info: FieldInfo) -> dict[str, Any]:
-    """Front ends offer the trainable problem types only."""
-    return {"choices": TRAINABLE} if info.path == "problem_type" else {}
-
-
 def describe_fields(problem_type: str | None = None) -> list[FieldInfo]:
     """Metadata of every applied setting (top level first), optionally only those that apply to a problem
-    type. Defaults are those of the problem type when one is given. ``problem_type`` offers the trainable
-    types only (a config may name any H2O type; training it is refused).
+    type. Defaults are those of the problem type when one is given.
     """
     defaults = default_config(problem_type or CAUSAL_LM)
     infos = [
-        dataclasses.replace(info, default=defaults.get(info.path), **_offered(info))
+        dataclasses.replace(info, default=defaults.get(info.path))
         for info in all_field_infos()
         if info.applied
     ]

@@ -21,7 +21,6 @@ from studio_desktop.core.config import (
 from studio_desktop.core.config_fields import NO_EFFECT, excerpt
 from studio_desktop.core.errors import ConfigError
 from studio_desktop.core.safe_yaml import YamlLimitError, load_bounded
-from studio_desktop.core.training.recipe import check_trainable
 
 TOP_LEVEL_KEYS = ("experiment_name", "llm_backbone", "problem_type", "output_directory")
 
@@ -165,6 +164,4 @@ def apply_overrides(cfg: ExperimentConfig, overrides: list[str]) -> ExperimentCo
             )
             raise ConfigError(f"unknown setting {path!r} in override {text!r}.{hint}")
         values[path] = value
-    if "problem_type" in values:
-        check_trainable(str(values["problem_type"]))
     return cfg.replace(values)

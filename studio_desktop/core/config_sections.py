@@ -76,7 +76,6 @@ class DatasetSection(Section):
     use_chat_template: bool = setting(
         True,
         "Format conversations with the backbone's chat template; off: use the text markers below.",
-        problem_types=GENERATIVE,
     )
     text_system_start: str = setting(
         "<|system|>", "Marker before the system prompt.", depends_on=("dataset.use_chat_template", False)
@@ -92,7 +91,9 @@ class DatasetSection(Section):
     add_eos_token_to_system: bool = setting(True, "End the system prompt with the end-of-sequence token.")
     add_eos_token_to_prompt: bool = setting(True, "End each prompt with the end-of-sequence token.")
     add_eos_token_to_answer: bool = setting(
-        True, "End each answer with the end-of-sequence token so the model learns to stop."
+        True,
+        "End each answer with the end-of-sequence token so the model learns to stop.",
+        problem_types=GENERATIVE,
     )
     limit_chained_samples: bool = setting(
         False, "One sample per complete conversation instead of one per turn.", problem_types=SFT_ONLY
@@ -327,7 +328,7 @@ class PredictionSection(Section):
         "Perplexity",
         "Main validation metric; it picks the best checkpoint. Perplexity comes from the validation loss, "
         "so answers are generated only at the last evaluation (fast); BLEU and ROUGE-L score answers "
-        "generated at every evaluation.",
+        "generated at every evaluation. Classification: AUC, Accuracy, LogLoss; regression: MSE, MAE.",
         choices=all_choices(METRICS),
     )
     metric_gpt_model: str = setting(
@@ -345,26 +346,56 @@ class PredictionSection(Section):
         advanced=True,
         applied=False,
     )
-    min_length_inference: int = setting(2, "Fewest new tokens to generate.", minimum=0, maximum=4096)
-    max_length_inference: int = setting(256, "Most new tokens to generate.", minimum=1, maximum=32768)
+    min_length_inference: int = setting(
+        2, "Fewest new tokens to generate.", minimum=0, maximum=4096, problem_types=GENERATIVE
+    )
+    max_length_inference: int = setting(
+        256, "Most new tokens to generate.", minimum=1, maximum=32768, problem_types=GENERATIVE
+    )
     max_time: float = setting(
-        0.0, "Longest generation in seconds (0: no limit).", minimum=0.0, maximum=3600.0
+        0.0,
+        "Longest generation in seconds (0: no limit).",
+        minimum=0.0,
+        maximum=3600.0,
+        problem_types=GENERATIVE,
     )
     batch_size_inference: int = setting(
-        0, "Batch size for validation generation (0: the training batch size).", minimum=0, maximum=1024
+        0,
+        "Batch size for validation: generation, or scoring by a classification/regression head "
+        "(0: the training batch size).",
+        minimum=0,
+        maximum=1024,
     )
-    do_sample: bool = setting(False, "Sample tokens instead of always taking the most likely one.")
-    num_beams: int = setting(1, "Beam search width (1: greedy or sampling).", minimum=1, maximum=16)
-    temperature: float = setting(0.0, "Sampling temperature (with do_sample).", minimum=0.0, maximum=10.0)
+    do_sample: bool = setting(
+        False, "Sample tokens instead of always taking the most likely one.", problem_types=GENERATIVE
+    )
+    num_beams: int = setting(
+        1, "Beam search width (1: greedy or sampling).", minimum=1, maximum=16, problem_types=GENERATIVE
+    )
+    temperature: float = setting(
+        0.0, "Sampling temperature (with do_sample).", minimum=0.0, maximum=10.0, problem_types=GENERATIVE
+    )
     repetition_penalty: float = setting(
-        1.0, "Penalty on repeated tokens (1: none).", minimum=1.0, maximum=10.0
+        1.0, "Penalty on repeated tokens (1: none).", minimum=1.0, maximum=10.0, problem_types=GENERATIVE
     )
-    stop_tokens: str = setting("", "Comma-separated texts that end the answer.")
-    top_k: int = setting(0, "Sample from the k most likely tokens (0: all).", minimum=0, maximum=100000)
+    stop_tokens: str = setting("", "Comma-separated texts that end the answer.", problem_types=GENERATIVE)
+    top_k: int = setting(
+        0,
+        "Sample from the k most likely tokens (0: all).",
+        minimum=0,
+        maximum=100000,
+        problem_types=GENERATIVE,
+    )
     top_p: float = setting(
-        1.0, "Sample from the smallest set of tokens with this total probability.", minimum=0.0, maximum=1.0
+        1.0,
+        "Sample from the smallest set of tokens with this total probability.",
+        minimum=0.0,
+        maximum=1.0,
+        problem_types=GENERATIVE,
     )
-    num_history: int = setting(4, "Earlier chat turns kept in the prompt.", minimum=0, maximum=1000)
+    num_history: int = setting(
+        4, "Earlier chat turns kept in the prompt.", minimum=0, maximum=1000, problem_types=GENERATIVE
+    )
 
 
 SECTIONS: dict[str, type[Section]] = {

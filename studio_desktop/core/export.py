@@ -2,10 +2,11 @@
 
 A merged export is a plain Hugging Face folder (safetensors weights, tokenizer with a chat template,
 ``generation_config.json`` from the prediction settings, ``README.md`` model card) that loads with
-``AutoModelForCausalLM`` / ``AutoTokenizer`` and no peft. Its weights are bfloat16 when the run's
-``architecture.backbone_dtype`` was bfloat16 or auto (the usual type of published models), float16 when it
-was float16, and float32 otherwise: float32 runs stay exact, and int4/int8 (QLoRA) runs have their adapter
-merged into the dense float32 backbone.
+``AutoModelForCausalLM`` / ``AutoTokenizer`` and no peft (a classification or regression run: with
+``AutoModelForSequenceClassification``, the head and its ``id2label`` names in ``config.json``). Its
+weights are bfloat16 when the run's ``architecture.backbone_dtype`` was bfloat16 or auto (the usual type of
+published models), float16 when it was float16, and float32 otherwise: float32 runs stay exact, and
+int4/int8 (QLoRA) runs have their adapter merged into the dense float32 backbone.
 The merge always runs on the CPU, so it never competes with a training run for GPU memory.
 
 Every export is written into a temporary sibling folder and renamed into place at the end: a failure leaves
@@ -22,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from studio_desktop.core.errors import StudioError
 from studio_desktop.core.files import write_folder
+from studio_desktop.core.head_shape import HEAD_FILE
+from studio_desktop.core.problem_types import HEAD_TYPES
 
 if TYPE_CHECKING:
     from studio_desktop.core.config import ExperimentConfig
@@ -229,7 +232,8 @@ def export_merged(
 
     def write(target: Path) -> None:
         model, tokenizer = _load_merged(model_dir, backbone, cfg, report)
-        model.generation_config = build_generation_config(cfg, tokenizer, model)
+        if cfg.problem_type not in HEAD_TYPES:  # a head model scores its input, it does not generate
+            model.generation_config = build_generation_config(cfg, tokenizer, model)
         model.config.use_cache = True
         report("Saving the weights", 0.6)
         model.save_pretrained(str(target))
@@ -252,6 +256,8 @@ def _copy_adapter(model_dir: Path, target: Path, base_model: str | None) -> None
         json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
     shutil.copyfile(model_dir / ADAPTER_FILES[1], target / ADAPTER_FILES[1])
+    if (model_dir / HEAD_FILE).is_file():
+        shutil.copyfile(model_dir / HEAD_FILE, target / HEAD_FILE)
 
 
 def export_adapter(

@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 from studio_desktop.core.backbones import load_tokenizer
 from studio_desktop.core.errors import BackboneError, ConfigError
 from studio_desktop.core.files import write_folder
+from studio_desktop.core.head_shape import HeadShape
 from studio_desktop.core.precision import (
     QUANTIZED,
     Precision,
     choose_precision,
     inference_weights,
 )
+from studio_desktop.core.problem_types import HEAD_TYPES
 from studio_desktop.core.torch_devices import device_facts
 
 if TYPE_CHECKING:
@@ -46,6 +48,7 @@ DROPOUT_FIELDS = (
 )
 NOISY_LOGGERS = ("bitsandbytes", "peft")
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+HEAD_MODULE = "score"  # the linear head of transformers' ...ForSequenceClassification models
 
 
 def _silence_noisy_loggers() -> None:
@@ -114,7 +117,7 @@ def _check_supported(cfg: ExperimentConfig, precision: Precision, device: str) -
         )
 
 
-def _quantization_config(dtype_name: str, compute: str) -> Any:
+def _quantization_config(dtype_name: str, compute: str, head: bool = False) -> Any:
     try:
         import bitsandbytes  # noqa: F401
         import torch
@@ -124,9 +127,11 @@ def _quantization_config(dtype_name: str, compute: str) -> Any:
             f"architecture.backbone_dtype = {dtype_name!r} needs the bitsandbytes package ({exc}). "
             "Install it, or pick float32/bfloat16."
         ) from exc
+    skip = {"llm_int8_skip_modules": [HEAD_MODULE]} if head else {}  # the head trains densely
     if dtype_name == "int8":
-        return BitsAndBytesConfig(load_in_8bit=True)
+        return BitsAndBytesConfig(load_in_8bit=True, **skip)
     return BitsAndBytesConfig(
+        **skip,
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
@@ -134,8 +139,11 @@ def _quantization_config(dtype_name: str, compute: str) -> Any:
     )
 
 
-def _load_config(folder: Path, cfg: ExperimentConfig, dropout: float | None, use_cache: bool) -> Any:
-    """The model configuration of ``folder`` with the dropout rates and ``use_cache`` overridden."""
+def _load_config(
+    folder: Path, cfg: ExperimentConfig, dropout: float | None, use_cache: bool, head: HeadShape | None = None
+) -> Any:
+    """The model configuration of ``folder`` with the dropout rates and ``use_cache`` overridden, and the
+    output count and problem type of ``head``."""
     from transformers import AutoConfig
 
     env = cfg.environment
@@ -145,6 +153,8 @@ def _load_config(folder: Path, cfg: ExperimentConfig, dropout: float | None, use
         )
     except Exception as exc:
         raise BackboneError(f"Cannot read the model configuration in {folder}: {exc}") from exc
+    if head is not None:
+        head.apply(config)
     configs = [config]
     text_config = config.get_text_config()
     if text_config is not config:
@@ -165,11 +175,13 @@ def _from_pretrained(
     dtype_name: str,
     *,
     compute: str = "float32",
+    head: bool = False,
 ) -> Any:
-    """Load the causal LM in ``folder`` with ``dtype_name`` weights (4/8-bit layers computing in ``compute``)
-    and place it on ``device``."""
+    """Load the causal LM in ``folder`` (with ``head``, the backbone with a sequence-classification head on
+    its last token) with ``dtype_name`` weights (4/8-bit layers computing in ``compute``) and place it on
+    ``device``."""
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     env = cfg.environment
     kwargs: dict[str, Any] = {
@@ -181,13 +193,14 @@ def _from_pretrained(
         kwargs["attn_implementation"] = cfg.training.attention_implementation
     quantized = dtype_name in QUANTIZED
     if quantized:
-        kwargs["quantization_config"] = _quantization_config(dtype_name, compute)
+        kwargs["quantization_config"] = _quantization_config(dtype_name, compute, head)
         kwargs["dtype"] = getattr(torch, compute)
         kwargs["device_map"] = {"": device}
     else:
         kwargs["dtype"] = getattr(torch, dtype_name)
+    auto_class = AutoModelForSequenceClassification if head else AutoModelForCausalLM
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(folder), **kwargs)
+        model = auto_class.from_pretrained(str(folder), **kwargs)
     except Exception as exc:
         raise BackboneError(f"Cannot load the model in {folder} as {dtype_name}: {exc}") from exc
     if not quantized:
@@ -199,9 +212,14 @@ def _from_pretrained(
 
 
 def load_backbone(
-    folder: Path, cfg: ExperimentConfig, device: str, precision: Precision | None = None
+    folder: Path,
+    cfg: ExperimentConfig,
+    device: str,
+    precision: Precision | None = None,
+    head: HeadShape | None = None,
 ) -> Any:
-    """The causal LM in ``folder``, set up for training as ``cfg`` says and placed on ``device``.
+    """The causal LM in ``folder`` (with ``head``: the backbone with that head), set up for training as
+    ``cfg`` says and placed on ``device``.
 
     Weights are loaded as ``precision.weights`` (default: the config's choice for the device; int8/int4
     through bitsandbytes, nf4 with double quantisation), dropout fields of the model config are set to
@@ -212,8 +230,12 @@ def load_backbone(
     _check_model_folder(folder)
     precision = precision or choose_precision(cfg, device_facts(device))
     _check_supported(cfg, precision, device)
-    config = _load_config(folder, cfg, dropout=cfg.architecture.intermediate_dropout, use_cache=False)
-    return _from_pretrained(folder, cfg, config, device, precision.weights, compute=precision.compute)
+    config = _load_config(
+        folder, cfg, dropout=cfg.architecture.intermediate_dropout, use_cache=False, head=head
+    )
+    return _from_pretrained(
+        folder, cfg, config, device, precision.weights, compute=precision.compute, head=head is not None
+    )
 
 
 def _set_checkpointing(model: Any, enabled: bool) -> None:
@@ -243,7 +265,8 @@ def lora_config(cfg: ExperimentConfig) -> Any:
         use_dora=training.use_dora,
         use_rslora=training.use_rslora,
         bias="none",
-        task_type=TaskType.CAUSAL_LM,
+        # A head model's task type makes peft train and save its head (``score``) in full beside the adapter.
+        task_type=TaskType.SEQ_CLS if cfg.problem_type in HEAD_TYPES else TaskType.CAUSAL_LM,
         modules_to_save=list(training.lora_unfreeze_layers) or None,
     )
 
@@ -327,6 +350,8 @@ def save_trained(model: Any, tokenizer: Any, folder: Path) -> Path:
         finally:
             config.use_cache = use_cache
         tokenizer.save_pretrained(str(target))
+        if _is_peft(model) and config.problem_type is not None:
+            HeadShape.of_config(config).save(target)
 
     try:
         write_folder(folder, write)
@@ -353,8 +378,9 @@ def load_trained(
 ) -> tuple[Any, Any]:
     """(model, tokenizer) of a saved run, in eval mode on ``device``.
 
-    An adapter folder is attached to the backbone in ``backbone_folder``, reloaded densely for int4/int8
-    runs, and merged into it with ``merge``; a full-model folder is loaded as it is.
+    An adapter folder is attached to the backbone in ``backbone_folder`` (with the head of ``head.json`` for
+    a head model), reloaded densely for int4/int8 runs, and merged into it with ``merge``; a full-model folder
+    is loaded as it is.
     """
     _silence_noisy_loggers()
     folder, backbone_folder = Path(folder), Path(backbone_folder)
@@ -363,8 +389,9 @@ def load_trained(
         from peft import PeftModel
 
         _check_model_folder(backbone_folder)
-        config = _load_config(backbone_folder, cfg, dropout=None, use_cache=True)
-        model = _from_pretrained(backbone_folder, cfg, config, device, dtype)
+        head = HeadShape.load(folder) if cfg.problem_type in HEAD_TYPES else None
+        config = _load_config(backbone_folder, cfg, dropout=None, use_cache=True, head=head)
+        model = _from_pretrained(backbone_folder, cfg, config, device, dtype, head=head is not None)
         try:
             with _no_future_warnings():
                 model = PeftModel.from_pretrained(model, str(folder), is_trainable=False)
@@ -374,7 +401,7 @@ def load_trained(
             model = merge_adapter(model)
     elif (folder / "config.json").is_file():
         config = _load_config(folder, cfg, dropout=None, use_cache=True)
-        model = _from_pretrained(folder, cfg, config, device, dtype)
+        model = _from_pretrained(folder, cfg, config, device, dtype, head=cfg.problem_type in HEAD_TYPES)
     else:
         raise BackboneError(f"{folder} holds neither a LoRA adapter ({ADAPTER_CONFIG}) nor a model.")
     has_tokenizer = any((folder / name).is_file() for name in _TOKENIZER_FILES)

@@ -30,6 +30,8 @@ METRICS = {
     REGRESSION: ("MSE", "MAE"),
 }
 GENERATIVE = (CAUSAL_LM, DPO)
+#: Problem types that train a linear head on the last prompt token (its logits are classes or values).
+HEAD_TYPES = (CLASSIFICATION, REGRESSION)
 #: Sequences the model runs per training sample: a preference pair runs its chosen and rejected answers.
 SEQUENCES_PER_SAMPLE = {DPO: 2}
 #: Preference losses without a reference model (TRL's CPO and ORPO trainers); the others need one, which a

@@ -24,6 +24,11 @@ def demo_preferences_file() -> Path:
     return resources_dir() / "demo" / "studio_desktop_preferences.csv"
 
 
+def demo_reviews_file() -> Path:
+    """A small binary classification set (``review``, ``label``: 1 pleased, 0 unhappy) written for the app."""
+    return resources_dir() / "demo" / "studio_desktop_reviews.csv"
+
+
 def demo_config_file() -> Path:
     """The config that fine-tunes the bundled backbone on the demo dataset."""
     return resources_dir() / "demo" / "demo_config.yaml"

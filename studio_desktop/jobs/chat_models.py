@@ -4,7 +4,9 @@ A chat target is a finished experiment or a backbone. The worker (``studio-deskt
 reads requests on stdin and writes replies on stdout, one JSON object per line:
 
 - worker → client: ``{"type": "log", "message"}`` while loading, then ``{"type": "ready", "model",
-  "device", "kind", "settings"}``; per request ``{"type": "delta", "id", "text"}`` lines and a final
+  "device", "kind", "task", "settings"}`` (``task``: generation, or classification / regression for a model
+  that answers with its prediction and takes no generation settings); per request ``{"type": "delta",
+  "id", "text"}`` lines and a final
   ``{"type": "done", "id", "text", "tokens", "seconds", "stopped"}``; ``{"type": "error", "id",
   "message"}`` for a bad request (the worker keeps serving) or, without ``id``, for a model that cannot be
   loaded (the worker then exits 1).
@@ -29,7 +31,6 @@ from studio_desktop.core.config import ExperimentConfig, default_config
 from studio_desktop.core.config_sections import PredictionSection
 from studio_desktop.core.data.conversations import Message
 from studio_desktop.core.errors import CatalogError, ConfigError
-from studio_desktop.core.problem_types import GENERATIVE
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.experiment import Experiment, open_experiment
 from studio_desktop.jobs.workdir import Workdir
@@ -99,8 +100,6 @@ def _experiment_target(name: str, catalog: Catalog) -> ChatTarget:
             "trained model to chat with yet. Wait until it has finished, or chat with its backbone."
         )
     cfg = experiment.config()
-    if cfg.problem_type not in GENERATIVE:
-        raise CatalogError(f"experiment {name!r} is a {cfg.problem_type} model; chat needs a text generator.")
     backbone = catalog.backbone_location(cfg.llm_backbone)
     return ChatTarget("experiment", name, cfg, backbone, experiment.model_dir)
 

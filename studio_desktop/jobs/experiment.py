@@ -17,7 +17,6 @@ from studio_desktop.core.config import ExperimentConfig
 from studio_desktop.core.config_io import load_config, save_config
 from studio_desktop.core.errors import CatalogError
 from studio_desktop.core.events import FINAL_KINDS, Event, Finished, read_events
-from studio_desktop.core.training.recipe import check_trainable
 from studio_desktop.jobs.catalog import Catalog, ExperimentRecord, now_iso
 from studio_desktop.jobs.workdir import Workdir, check_name, delete_folder
 
@@ -197,7 +196,6 @@ def create_experiment(workdir: Workdir, catalog: Catalog, cfg: ExperimentConfig)
     written, for a problem type that no recipe trains)."""
     from studio_desktop.jobs.repair import adopt_orphans
 
-    check_trainable(cfg.problem_type)
     adopt_orphans(workdir, catalog)  # an experiment created by a killed process before its catalogue row
     name = check_name(cfg.experiment_name, "experiment") if cfg.experiment_name else generate_name(catalog)
     if catalog.has_experiment(name) or workdir.experiment_dir(name).exists():

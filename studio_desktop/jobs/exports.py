@@ -18,6 +18,7 @@ from studio_desktop.core.backbone_names import BUNDLED_BACKBONE, is_bundled, is_
 from studio_desktop.core.backbones import resolve_backbone
 from studio_desktop.core.config import ExperimentConfig
 from studio_desktop.core.config_io import dump_config
+from studio_desktop.core.data.targets import MULTICLASS_LOSS
 from studio_desktop.core.errors import StudioError
 from studio_desktop.core.evaluation import stop_strings
 from studio_desktop.core.events import Event, Finished
@@ -32,6 +33,7 @@ from studio_desktop.core.export import (
     export_merged,
     generation_settings,
 )
+from studio_desktop.core.problem_types import HEAD_TYPES, REGRESSION
 from studio_desktop.core.resources import resources_dir
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.experiment import Experiment, open_experiment
@@ -98,7 +100,8 @@ def _front_matter(cfg: ExperimentConfig, kind: str, location: str) -> str:
     tags = [CARD_TAG, "lora" if training.lora else "full-fine-tune"]
     tags += ["dora"] if training.lora and training.use_dora else []
     tags += ["qlora"] if training.lora and cfg.architecture.backbone_dtype in ("int4", "int8") else []
-    tags += ["merged" if kind == "merged" else "adapter", "text-generation"]
+    pipeline = "text-classification" if cfg.problem_type in HEAD_TYPES else "text-generation"
+    tags += ["merged" if kind == "merged" else "adapter", pipeline]
     data: dict[str, Any] = {}
     license_name = backbone_license(location)
     if license_name:
@@ -108,7 +111,7 @@ def _front_matter(cfg: ExperimentConfig, kind: str, location: str) -> str:
         data["base_model"] = base
     data.update(
         library_name="peft" if kind == "adapter" else "transformers",
-        pipeline_tag="text-generation",
+        pipeline_tag=pipeline,
         tags=tags,
     )
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
@@ -191,28 +194,61 @@ def _snippet(cfg: ExperimentConfig, load: str, explicit: bool) -> str:
     return _fenced("\n".join(lines), "python")
 
 
+HEAD_OUTPUTS = {
+    "regression": "values = logits  # the predicted value of each target",
+    "multiclass": "values = logits.softmax(-1)  # the probability of each class",
+    "binary": "values = logits.sigmoid()  # the probability that each label is 1",
+}
+
+
+def _head_snippet(cfg: ExperimentConfig, load: str) -> str:
+    """Load, score one text and print each output by name (the prompt laid out as in training)."""
+    kind = "regression" if cfg.problem_type == REGRESSION else "binary"
+    if kind == "binary" and cfg.training.loss_function == MULTICLASS_LOSS:
+        kind = "multiclass"
+    lines = [
+        "import torch",
+        load,
+        "",
+        'messages = [{"role": "user", "content": "The text to score"}]',
+        "prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)",
+        'inputs = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")',
+        "with torch.no_grad():",
+        "    logits = model(**inputs).logits[0]",
+        HEAD_OUTPUTS[kind],
+        "print({model.config.id2label[i]: round(float(v), 4) for i, v in enumerate(values)})",
+    ]
+    return _fenced("\n".join(lines), "python")
+
+
 def _usage(cfg: ExperimentConfig, kind: str, location: str) -> str:
     name = cfg.experiment_name or "experiment"
+    head = cfg.problem_type in HEAD_TYPES
+    auto = "AutoModelForSequenceClassification" if head else "AutoModelForCausalLM"
     merged_load = (
-        "from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+        f"from transformers import {auto}, AutoTokenizer\n\n"
         f'folder = "path/to/{name}-merged"\n'
         "tokenizer = AutoTokenizer.from_pretrained(folder)\n"
-        "model = AutoModelForCausalLM.from_pretrained(folder)"
+        f"model = {auto}.from_pretrained(folder)"
     )
-    merged = f"The merged model, with plain transformers:\n\n{_snippet(cfg, merged_load, explicit=False)}"
+    merged_usage = _head_snippet(cfg, merged_load) if head else _snippet(cfg, merged_load, explicit=False)
+    merged = f"The merged model, with plain transformers:\n\n{merged_usage}"
     if not cfg.training.lora:
         return merged
     base = hub_base_model(location) or cfg.llm_backbone
+    head_arguments = ", num_labels=len(labels), id2label=dict(enumerate(labels))" if head else ""
     adapter_load = (
-        "from peft import PeftModel\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+        f"import json\nfrom peft import PeftModel\nfrom transformers import {auto}, AutoTokenizer\n\n"
         f'folder = "path/to/{name}-adapter"\n'
-        "tokenizer = AutoTokenizer.from_pretrained(folder)\n"
-        f"base = AutoModelForCausalLM.from_pretrained({base!r})\n"
+        + ('labels = json.load(open(f"{folder}/head.json"))["labels"]\n' if head else "")
+        + "tokenizer = AutoTokenizer.from_pretrained(folder)\n"
+        f"base = {auto}.from_pretrained({base!r}{head_arguments})\n"
         "model = PeftModel.from_pretrained(base, folder)"
     )
-    adapter = (
-        f"The adapter on top of the backbone, with peft:\n\n{_snippet(cfg, adapter_load, explicit=True)}"
-    )
+    if not head:
+        adapter_load = adapter_load.replace("import json\n", "", 1)
+    adapter_usage = _head_snippet(cfg, adapter_load) if head else _snippet(cfg, adapter_load, explicit=True)
+    adapter = f"The adapter on top of the backbone, with peft:\n\n{adapter_usage}"
     other_kind = "adapter" if kind == "merged" else "merged"
     other = f"(`studio-desktop export {name} --format {other_kind}` writes the other form.)"
     parts = [merged, adapter] if kind == "merged" else [adapter, merged]

@@ -10,6 +10,7 @@ from studio_desktop.core.config import ExperimentConfig
 from studio_desktop.core.data.conversations import Conversation
 from studio_desktop.core.data.split import split_train_validation
 from studio_desktop.core.data.store import read_conversations
+from studio_desktop.core.data.targets import DataSource
 from studio_desktop.core.errors import ConfigError
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.dataset_import import read_conversations_from
@@ -26,6 +27,7 @@ def mapping_overrides(cfg: ExperimentConfig) -> dict[str, object]:
         overrides["prompt_columns"] = list(dataset.prompt_column)
     if dataset.answer_column:
         overrides["answer_column"] = dataset.answer_column[0]
+        overrides["extra_answer_columns"] = list(dataset.answer_column[1:])
     fields = (
         "system_column",
         "id_column",
@@ -120,3 +122,24 @@ def load_training_conversations(
     if not dataset.limit_chained_samples:
         train = expand_turns(train)
     return train, validation
+
+
+def data_source(name: str, catalog: Catalog, cfg: ExperimentConfig) -> DataSource:
+    """How messages about the rows of dataset or file ``name`` name it: the source file (of an imported
+    dataset, with the dataset's name) and its answer column(s)."""
+    if catalog.has_dataset(name):
+        meta = load_meta(catalog.dataset(name))
+        mapping = meta.get("mapping") or {}
+        answers = [mapping.get("answer_column"), *(mapping.get("extra_answer_columns") or [])]
+        file = Path(str(meta.get("source", name))).name
+        return DataSource(f"{file} (dataset {name!r})", tuple(str(a) for a in answers if a))
+    return DataSource(Path(name).name, tuple(cfg.dataset.answer_column))
+
+
+def data_sources(cfg: ExperimentConfig, catalog: Catalog) -> tuple[DataSource, DataSource]:
+    """The sources of the training and the validation rows (the same one unless validation is custom)."""
+    dataset = cfg.dataset
+    train = data_source(dataset.train_dataframe, catalog, cfg)
+    if dataset.validation_strategy == "custom":
+        return train, data_source(dataset.validation_dataframe, catalog, cfg)
+    return train, train

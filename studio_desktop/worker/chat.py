@@ -13,12 +13,13 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from studio_desktop.core.errors import ConfigError, StudioError
+from studio_desktop.core.problem_types import HEAD_TYPES
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.chat_models import (
     ChatRequest,
@@ -63,13 +64,42 @@ def claim_stdout() -> IO[str]:
 
 @dataclass
 class ChatModel:
-    """A model loaded for chat, with what building its prompts needs."""
+    """A model loaded for chat, with what building its prompts needs; ``head`` holds the task and output
+    names of a classification or regression model, which answers with its prediction instead of text it
+    generates."""
 
     model: Any
     tokenizer: Any
     target: ChatTarget
     device: str
     template: Any
+    head: tuple[Any, tuple[str, ...]] | None = None
+
+    @property
+    def task(self) -> str:
+        """``generation``, ``classification`` or ``regression``."""
+        if self.head is None:
+            return "generation"
+        return "regression" if self.head[0].regression else "classification"
+
+    def reply(self, request: ChatRequest) -> Iterator[str]:
+        """The answer to ``request`` as text deltas."""
+        from studio_desktop.core.inference import chat_prompt, stream_generate
+
+        if self.head is None:
+            prompt = chat_prompt(
+                self.tokenizer, request.system, request.history, request.prediction.num_history, self.template
+            )
+            yield from stream_generate(
+                self.model, self.tokenizer, prompt, request.prediction, request.stop_event
+            )
+            return
+        from studio_desktop.core.head_inference import describe_prediction, head_logits
+
+        # A head reads one text: the new message alone, after the system prompt.
+        prompt = chat_prompt(self.tokenizer, request.system, request.history, 0, self.template)
+        max_length = self.target.config.tokenizer.max_length
+        yield describe_prediction(*self.head, head_logits(self.model, self.tokenizer, prompt, max_length))
 
 
 def load_chat_model(target: ChatTarget, workdir: Workdir, log: Callable[[str], None]) -> ChatModel:
@@ -87,7 +117,12 @@ def load_chat_model(target: ChatTarget, workdir: Workdir, log: Callable[[str], N
         backbone = folder  # a fully fine-tuned model needs no backbone
     log(f"Loading {target.name} on {device}")
     model, tokenizer = load_trained(folder or backbone, backbone, cfg, device, merge=True)
-    return ChatModel(model, tokenizer, target, device, template_settings(cfg.dataset))
+    head = None
+    if cfg.problem_type in HEAD_TYPES:
+        from studio_desktop.core.head_inference import model_task
+
+        head = model_task(cfg.problem_type, cfg.training.loss_function, model)
+    return ChatModel(model, tokenizer, target, device, template_settings(cfg.dataset), head)
 
 
 class StepCounter:
@@ -189,18 +224,10 @@ class ChatServer:
 
     def answer(self, request: ChatRequest) -> None:
         """Stream the answer as delta lines, then a done line."""
-        from studio_desktop.core.inference import chat_prompt, stream_generate
-
-        chat = self.chat
-        prompt = chat_prompt(
-            chat.tokenizer, request.system, request.history, request.prediction.num_history, chat.template
-        )
         self.counter.steps = 0
         started = time.monotonic()
         parts = []
-        for delta in stream_generate(
-            chat.model, chat.tokenizer, prompt, request.prediction, request.stop_event
-        ):
+        for delta in self.chat.reply(request):
             parts.append(delta)
             self.writer.send({"type": "delta", "id": request.id, "text": delta})
         self.writer.send(
@@ -246,7 +273,8 @@ def run_chat(workdir_root: Path, spec: str) -> int:
             "model": target.name,
             "device": chat.device,
             "kind": target.kind,
-            "settings": generation_defaults(target.config.prediction),
+            "task": chat.task,
+            "settings": generation_defaults(target.config.prediction) if chat.head is None else {},
         }
     )
     try:

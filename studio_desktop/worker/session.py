@@ -12,7 +12,7 @@ from studio_desktop.core.training.recipe import RunPaths, RunSetup, Sink, load_r
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.experiment import Experiment
 from studio_desktop.jobs.memory import memory_calibration
-from studio_desktop.jobs.training_data import load_training_conversations
+from studio_desktop.jobs.training_data import data_sources, load_training_conversations
 from studio_desktop.jobs.workdir import Workdir
 
 
@@ -79,6 +79,7 @@ def run_session(
     device = pick_device(cfg.environment)
     precision = choose_precision(cfg, device_facts(device))
     backbone = resolve_backbone(catalog.backbone_location(cfg.llm_backbone), workdir.models)
+    train_source, validation_source = data_sources(cfg, catalog)
     setup = RunSetup(
         cfg=cfg,
         paths=run_paths(experiment),
@@ -88,6 +89,8 @@ def run_session(
         device=device,
         precision=precision,
         memory=run_memory_plan(cfg, backbone.folder, precision, device, catalog),
+        train_source=train_source,
+        validation_source=validation_source,
     )
     setup.log(f"{len(train)} training and {len(validation)} validation conversations")
     spec = cfg.architecture.pretrained_weights

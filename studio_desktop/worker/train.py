@@ -21,7 +21,6 @@ from studio_desktop.core.errors import (
     StudioError,
 )
 from studio_desktop.core.events import Event, EventWriter, Failed, Log
-from studio_desktop.core.training.recipe import check_trainable
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.experiment import Experiment
 from studio_desktop.jobs.run_lock import held_run_lock
@@ -150,7 +149,6 @@ def _train(
 
     logging.getLogger("transformers").setLevel(logging.ERROR)
     cfg = experiment.config()
-    check_trainable(cfg.problem_type)
     workdir = open_workdir(workdir_root)
     catalog = Catalog(workdir.catalog_path)
     seed = cfg.environment.seed if cfg.environment.seed >= 0 else random.randint(0, 2**31 - 1)

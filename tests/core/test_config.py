@@ -125,7 +125,9 @@ def test_classification_rules() -> None:
     with pytest.raises(ConfigError, match=re.escape("CrossEntropyLoss' needs dataset.num_classes > 1")):
         base.replace({"training.loss_function": "CrossEntropyLoss"})
     with pytest.raises(ConfigError, match="use CrossEntropyLoss for multiclass"):
-        base.replace({"dataset.num_classes": 3})
+        base.replace({"dataset.num_classes": 3, "dataset.answer_column": ["label"]})
+    multilabel = base.replace({"dataset.num_classes": 3})  # label columns checked against the data
+    assert multilabel.dataset.num_classes == 3
     multiclass = base.replace({"training.loss_function": "CrossEntropyLoss", "dataset.num_classes": 3})
     assert multiclass.dataset.num_classes == 3
     with pytest.raises(ConfigError, match="must equal the number of answer columns"):

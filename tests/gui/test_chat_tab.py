@@ -65,3 +65,37 @@ def test_a_model_that_cannot_load_shows_the_error(qtbot, trained_workdir) -> Non
     assert pane.status.text().startswith("Error:")
     assert "/no/such/model" in pane.status.text()
     assert "Traceback" not in pane.status.text()
+
+
+def test_a_classifier_answers_with_its_prediction_and_takes_no_generation_settings(
+    qtbot, trained_workdir, make_config, tiny_model_dir
+) -> None:
+    from studio_desktop.gui.tabs.chat import ChatTab
+    from studio_desktop.jobs.dataset_import import ImportRequest, import_dataset
+    from tests.worker.test_heads import labelled_rows, write_rows
+
+    wd, catalog = trained_workdir
+    os.environ["PYTHONPATH"] = str(ROOT)
+    source = write_rows(wd.root.parent / "labels.csv", ["text", "label"], labelled_rows(16, 2))
+    import_dataset(wd, catalog, ImportRequest(source=source, name="labels", backbone=str(tiny_model_dir)))
+    cfg = make_config("sorter", problem_type="text_causal_classification_modeling")
+    cfg = cfg.replace({"dataset.train_dataframe": "labels", "training.epochs": 1})
+    experiment = create_experiment(wd, catalog, cfg)
+    assert run_training(wd.root, experiment.path) == EXIT_FINISHED
+    tab = ChatTab(wd, catalog)
+    qtbot.addWidget(tab)
+    pane = tab.panes[0]
+    pane.model.setCurrentText("sorter")
+    with qtbot.waitSignal(pane.session.ready, timeout=120_000):
+        pane.load()
+    assert "a classification model" in pane.status.text()
+    assert not tab.settings.isEnabled()
+    tab.prompt.setPlainText("Item 3: the dog is lazy.")
+    with qtbot.waitSignal(pane.session.done, timeout=120_000):
+        tab.send()
+    assert pane.history[-1]["content"].startswith("Predicted label: ")
+    assert pane.status.text().startswith("Scored in ")
+    tab.compare.setChecked(True)
+    assert not tab.settings.isEnabled()  # the second pane has no model yet
+    with qtbot.waitSignal(pane.session.ended, timeout=30_000):
+        tab.shutdown()

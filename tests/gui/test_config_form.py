@@ -10,10 +10,10 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from studio_desktop.core.config import CLASSIFICATION, DPO, default_config, describe_fields
+from studio_desktop.core.config import CLASSIFICATION, DPO, PROBLEM_TYPES, default_config, describe_fields
 from studio_desktop.core.config_io import apply_overrides, load_config
 from studio_desktop.core.errors import ConfigError
-from studio_desktop.core.training.recipe import TRAINABLE
+from studio_desktop.core.training.recipe import RECIPE_MODULES
 
 pytest.importorskip("pytestqt")
 
@@ -186,13 +186,15 @@ def test_switching_problem_type_drops_changes_that_no_longer_fit(form: ConfigFor
     assert "dataset.only_last_answer" in form.notice.text()
 
 
-def test_only_trainable_problem_types_are_offered(form: ConfigForm) -> None:
+def test_every_problem_type_is_offered_and_a_switch_shows_its_own_settings(form: ConfigForm) -> None:
     choices = form.editor("problem_type").control
-    assert [choices.itemText(i) for i in range(choices.count())] == list(TRAINABLE)
-    assert CLASSIFICATION not in TRAINABLE
-    form.set_config(default_config(CLASSIFICATION))  # e.g. an H2O cfg.yaml of another problem type
-    assert not form.is_valid()
-    assert "cannot be trained" in form.error()
+    assert [choices.itemText(i) for i in range(choices.count())] == list(PROBLEM_TYPES)
+    assert set(RECIPE_MODULES) == set(PROBLEM_TYPES)  # every one of them trains
+    form.set_config(default_config(CLASSIFICATION))
+    assert form.is_valid()
+    assert shown(form, "dataset.num_classes") and not shown(form, "prediction.max_length_inference")
+    form.set_config(default_config())
+    assert not shown(form, "dataset.num_classes") and shown(form, "prediction.max_length_inference")
 
 
 def test_advanced_settings_are_hidden_until_asked_for(form: ConfigForm) -> None:

@@ -49,3 +49,30 @@ def test_preference_rewards_panel_appears_only_for_runs_that_report_rewards(qtbo
     assert list(panel.curves["val/rewards/margins"].getData()[1]) == [0.1, 0.2]
     panel.show_state(sft)
     assert not rewards.isVisible()
+
+
+def test_each_problem_type_shows_its_own_validation_metrics(qtbot) -> None:
+    from studio_desktop.gui.widgets.curves import CurvePanel
+
+    panel = CurvePanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    generation, classification = panel.plot_of["val/perplexity"], panel.plot_of["val/auc"]
+    regression = panel.plot_of["val/mse"]
+    runs = {
+        "sft": {"train/loss": 2.0, "val/loss": 2.1, "val/perplexity": 8.2},
+        "classification": {"train/loss": 0.6, "val/loss": 0.5, "val/auc": 0.9, "val/accuracy": 0.8},
+        "regression": {"train/loss": 1.5, "val/loss": 1.4, "val/mse": 1.4, "val/mae": 1.0},
+    }
+    shown = {}
+    for name, values in runs.items():
+        state = RunState()
+        state.apply(Metric(step=1, epoch=0.5, tokens=10, values=values))
+        panel.show_state(state)
+        shown[name] = (generation.isVisible(), classification.isVisible(), regression.isVisible())
+    assert shown == {
+        "sft": (True, False, False),
+        "classification": (False, True, False),
+        "regression": (False, False, True),
+    }
+    assert list(panel.curves["val/mae"].getData()[1]) == [1.0]

@@ -132,6 +132,9 @@ class PreferenceRecipe:
             references=[c.answer for c in validation],
         )
 
+    def model_head(self, data: PreferenceData) -> None:
+        return None  # the causal LM as it is
+
     def build_trainer(self, setup: RunSetup, model: Any, tokenizer: Any, data: PreferenceData) -> TrainerRun:
         from transformers import PrinterCallback
 

@@ -2,34 +2,35 @@
 
 The worker resolves the inputs (catalogue, backbone folder, warm-start weights), builds a ``RunSetup`` and
 calls ``core.training.run.run_recipe`` with the recipe of the config's problem type. This module imports no
-torch: the form, ``config validate`` and the CLI read ``TRAINABLE`` from here, and a recipe module is only
-imported when a run asks for it.
+torch: a recipe module is only imported when a run asks for it.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from studio_desktop.core.errors import ConfigError
+from studio_desktop.core.data.targets import DataSource
 from studio_desktop.core.events import Event, Log
-from studio_desktop.core.problem_types import CAUSAL_LM, DPO
+from studio_desktop.core.problem_types import CAUSAL_LM, CLASSIFICATION, DPO, REGRESSION
 
 if TYPE_CHECKING:
     from studio_desktop.core.config import ExperimentConfig
     from studio_desktop.core.data.conversations import Conversation
+    from studio_desktop.core.head_shape import HeadShape
     from studio_desktop.core.memory_plan import MemoryPlan
     from studio_desktop.core.precision import Precision
 
-# problem type -> module that defines ``RECIPE``; the order is the order the form offers them in.
+# problem type -> module that defines ``RECIPE`` (every problem type has one).
 RECIPE_MODULES: dict[str, str] = {
     CAUSAL_LM: "studio_desktop.core.training.sft",
     DPO: "studio_desktop.core.training.dpo",
+    CLASSIFICATION: "studio_desktop.core.training.heads",
+    REGRESSION: "studio_desktop.core.training.heads",
 }
-TRAINABLE: tuple[str, ...] = tuple(RECIPE_MODULES)
 
 
 class Sink(Protocol):
@@ -60,6 +61,8 @@ class RunSetup:
     device: str
     precision: Precision
     memory: MemoryPlan | None = None
+    train_source: DataSource = field(default_factory=lambda: DataSource("training data"))
+    validation_source: DataSource = field(default_factory=lambda: DataSource("validation data"))
 
     @property
     def checkpointing(self) -> bool:
@@ -87,7 +90,12 @@ class Recipe(Protocol):
     def build_datasets(
         self, setup: RunSetup, tokenizer: Any, train: list[Conversation], validation: list[Conversation]
     ) -> Any:
-        """The recipe's training and validation data, ready for ``build_trainer``."""
+        """The recipe's training and validation data, ready for ``build_trainer`` (built before the model is
+        loaded, so bad data fails the run at once)."""
+        ...
+
+    def model_head(self, data: Any) -> HeadShape | None:
+        """The head the backbone is loaded with for ``data`` (None: the causal LM as it is)."""
         ...
 
     def build_trainer(self, setup: RunSetup, model: Any, tokenizer: Any, data: Any) -> TrainerRun:
@@ -95,15 +103,6 @@ class Recipe(Protocol):
         ...
 
 
-def check_trainable(problem_type: str) -> None:
-    """Refuse a problem type that no recipe trains, naming the ones that do."""
-    if problem_type not in RECIPE_MODULES:
-        raise ConfigError(
-            f"problem_type = {problem_type!r} cannot be trained: expected one of: {', '.join(TRAINABLE)}."
-        )
-
-
 def load_recipe(problem_type: str) -> Recipe:
     """The recipe of ``problem_type`` (its module is imported now)."""
-    check_trainable(problem_type)
     return importlib.import_module(RECIPE_MODULES[problem_type]).RECIPE

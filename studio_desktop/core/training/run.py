@@ -45,12 +45,13 @@ def run_recipe(recipe: Recipe, setup: RunSetup, inputs: RunInputs, checkpoint: P
     if setup.memory is not None:
         level = "warning" if setup.memory.verdict != FITS else "info"
         setup.log(f"Memory estimate: {setup.memory.describe()}", level)
+    data = recipe.build_datasets(setup, tokenizer, inputs.train, inputs.validation)
     setup.log(f"Loading {cfg.llm_backbone} on {setup.device}")
-    model = load_backbone(inputs.backbone_folder, cfg, setup.device, setup.precision)
+    head = recipe.model_head(data)
+    model = load_backbone(inputs.backbone_folder, cfg, setup.device, setup.precision, head)
     model = prepare_for_training(model, cfg, setup.checkpointing)
     if inputs.warm_start is not None and (line := inputs.warm_start(model)):
         setup.log(line)
-    data = recipe.build_datasets(setup, tokenizer, inputs.train, inputs.validation)
     built = recipe.build_trainer(setup, model, tokenizer, data)
     trainer, callback = built.trainer, built.callback
     if cfg.training.epochs == 0:

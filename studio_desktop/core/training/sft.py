@@ -67,6 +67,9 @@ class SftRecipe:
             generation=generation,
         )
 
+    def model_head(self, data: SftData) -> None:
+        return None  # the causal LM as it is
+
     def build_trainer(self, setup: RunSetup, model: Any, tokenizer: Any, data: SftData) -> TrainerRun:
         from transformers import PrinterCallback
 

@@ -24,6 +24,11 @@ BEST_METRIC = {
     "Perplexity": ("eval_loss", False),
     "BLEU": ("eval_bleu", True),
     "ROUGE-L": ("eval_rouge_l", True),
+    "AUC": ("eval_auc", True),
+    "Accuracy": ("eval_accuracy", True),
+    "LogLoss": ("eval_logloss", False),
+    "MSE": ("eval_mse", False),
+    "MAE": ("eval_mae", False),
 }
 
 
@@ -247,3 +252,22 @@ class StudioTrainer(StudioMixin, Trainer):
         if batch_samples and LOSS_WEIGHTS in batch_samples[0]:
             return sum(batch[LOSS_WEIGHTS].sum() for batch in batch_samples).to(device)
         return super()._get_num_items_in_batch(batch_samples, device)
+
+
+class HeadTrainer(StudioMixin, Trainer):
+    """The classification and regression trainer: the head's outputs scored by the config's loss."""
+
+    def __init__(self, *args: Any, loss: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.head_loss_name = loss
+        self.loss_is_scaled_for_ga = False  # a batch mean: the Trainer divides it by the accumulated steps
+
+    def compute_loss(
+        self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
+        from studio_desktop.core.training.heads import head_loss
+
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        loss = head_loss(self.head_loss_name, outputs.logits, labels)
+        return (loss, outputs) if return_outputs else loss

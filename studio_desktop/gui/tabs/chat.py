@@ -61,11 +61,17 @@ class ChatPane(QWidget):
         layout.addLayout(picker)
         layout.addWidget(self.status)
         layout.addWidget(self.transcript, stretch=1)
-        self.session.ready.connect(lambda info: self.status.setText(f"{info['model']} on {info['device']}"))
+        self.task = "generation"
+        self.session.ready.connect(self._ready)
         self.session.delta.connect(self._delta)
         self.session.done.connect(self._done)
         self.session.failed.connect(lambda message: self.status.setText(f"Error: {message}"))
         self.session.log.connect(self.status.setText)
+
+    def _ready(self, info: dict) -> None:
+        self.task = info.get("task", "generation")
+        note = "" if self.task == "generation" else f" · a {self.task} model: it answers with its prediction"
+        self.status.setText(f"{info['model']} on {info['device']}{note}")
 
     def load(self) -> None:
         spec = self.model.currentText().strip()
@@ -95,7 +101,10 @@ class ChatPane(QWidget):
         seconds = message.get("seconds") or 0.0
         rate = message["tokens"] / seconds if seconds else 0.0
         note = " (stopped)" if message.get("stopped") else ""
-        self.status.setText(f"{message['tokens']} tokens in {seconds:.1f} s, {rate:.1f} tokens/s{note}")
+        if self.task == "generation":
+            self.status.setText(f"{message['tokens']} tokens in {seconds:.1f} s, {rate:.1f} tokens/s{note}")
+        else:
+            self.status.setText(f"Scored in {seconds:.2f} s")
         self._render()
 
     def clear(self) -> None:
@@ -130,6 +139,10 @@ class ChatTab(QWidget):
         self.compare = QCheckBox("Compare two models")
         self.compare.setToolTip("Send every prompt to a second model and show the answers side by side")
         self.compare.toggled.connect(self.panes[1].setVisible)
+        self.compare.toggled.connect(self._offer_settings)
+        for pane in self.panes:
+            pane.session.ready.connect(self._offer_settings)
+            pane.session.ended.connect(self._offer_settings)
         self.system = QLineEdit()
         self.system.setPlaceholderText("System prompt (optional)")
         self.system.setToolTip("Instructions given to the model before the conversation")
@@ -207,6 +220,18 @@ class ChatTab(QWidget):
         values: dict[str, Any] = {name: editor.value() for name, editor in self.editors.items()}
         values["do_sample"] = values["temperature"] > 0
         return values
+
+    def _offer_settings(self, *_args: object) -> None:
+        """The generation settings apply unless every loaded model answers with a prediction."""
+        loaded = [pane for pane in self.active_panes() if pane.session.is_ready]
+        generating = not loaded or any(pane.task == "generation" for pane in loaded)
+        self.settings.setEnabled(generating)
+        self.settings.setToolTip(
+            ""
+            if generating
+            else "Classification and regression models answer with their prediction: "
+            "generation settings do not apply to them"
+        )
 
     def active_panes(self) -> list[ChatPane]:
         return self.panes if self.compare.isChecked() else self.panes[:1]

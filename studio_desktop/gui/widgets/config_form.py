@@ -27,7 +27,6 @@ from studio_desktop.core.config_fields import FieldInfo
 from studio_desktop.core.config_io import load_config, save_config
 from studio_desktop.core.errors import ConfigError
 from studio_desktop.core.problem_types import LOSSES, METRICS
-from studio_desktop.core.training.recipe import check_trainable
 from studio_desktop.gui.widgets.config_command import cli_command
 from studio_desktop.gui.widgets.config_fields_editors import (
     ChoiceEditor,
@@ -300,7 +299,6 @@ class ConfigForm(QWidget):
         was_valid = self.is_valid()
         try:
             config = default_config().replace(self._values())
-            check_trainable(config.problem_type)
             self._config, self._error = config, ""
         except ConfigError as err:
             self._config = None

@@ -15,6 +15,8 @@ X_AXES = {"Step": "steps", "Epoch": "epochs", "Tokens": "tokens"}
 PANELS = (
     ("Loss", ("train/loss", "val/loss")),
     ("Validation metrics", ("val/perplexity", "val/bleu", "val/rouge_l")),
+    ("Classification metrics", ("val/auc", "val/accuracy", "val/logloss")),
+    ("Regression metrics", ("val/mse", "val/mae")),
     ("Learning rate", ("lr",)),
     (
         "Preference rewards",
@@ -26,8 +28,10 @@ PANELS = (
         ),
     ),
 )
-# Panels shown only while the run has data for them (preference metrics exist for preference runs only).
-OPTIONAL_PANELS = frozenset({"Preference rewards"})
+# Panels shown only while the run has data for them: each problem type reports its own metrics.
+OPTIONAL_PANELS = frozenset(
+    {"Validation metrics", "Classification metrics", "Regression metrics", "Preference rewards"}
+)
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
 
 
