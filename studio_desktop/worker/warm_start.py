@@ -42,6 +42,31 @@ def apply_pretrained_weights(model: Any, spec: str, catalog: Catalog) -> None:
 
         set_peft_model_state_dict(model, load_file(adapter))
     else:
-        from transformers.modeling_utils import load_sharded_checkpoint
+        load_full_weights(model, folder, spec)
 
-        load_sharded_checkpoint(model, folder, strict=True)
+
+def load_full_weights(model: Any, folder: Path, spec: str) -> None:
+    """Load every weight of the safetensors files in ``folder`` (one file or shards) into ``model``; a weight
+    the files lack is refused unless it is tied to one they hold (an output layer sharing the embeddings)."""
+    from safetensors.torch import load_file
+
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise ConfigError(
+            f"architecture.pretrained_weights = {spec!r}: {folder} holds no .safetensors weights."
+        )
+    state: dict[str, Any] = {}
+    for file in files:
+        state.update(load_file(file))
+    result = model.load_state_dict(state, strict=False)
+    own = model.state_dict()
+    loaded = {own[name].data_ptr() for name in state if name in own}
+    missing = [name for name in result.missing_keys if own[name].data_ptr() not in loaded]
+    if missing or result.unexpected_keys:
+        problems = [f"missing {', '.join(missing[:3])}" if missing else ""]
+        problems += [f"unknown {', '.join(result.unexpected_keys[:3])}" if result.unexpected_keys else ""]
+        raise ConfigError(
+            f"architecture.pretrained_weights = {spec!r} does not fit this model "
+            f"({'; '.join(p for p in problems if p)}): start from an experiment with the same backbone and "
+            "problem type."
+        )

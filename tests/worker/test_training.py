@@ -293,17 +293,19 @@ def test_checkpoint_policies(trained_workdir, make_config, policy: str, expected
         assert f"checkpoint-{best_step}" in {f.name for f in folders}
 
 
-def test_starting_from_a_previous_experiment(trained_workdir, make_config) -> None:
+@pytest.mark.parametrize("lora", [True, False])
+def test_starting_from_a_previous_experiment(trained_workdir, make_config, lora: bool) -> None:
     wd, catalog = trained_workdir
-    first = create_experiment(wd, catalog, make_config("first", training__epochs=3))
+    first = create_experiment(wd, catalog, make_config("first", training__epochs=3, training__lora=lora))
     assert run_in_process(wd, first) == EXIT_FINISHED
     first_val = first.events()[-1].metrics["val/loss"]
+    settings = {"training__epochs": 0, "training__lora": lora}
     second = create_experiment(
-        wd, catalog, make_config("second", training__epochs=0, architecture__pretrained_weights="first")
+        wd, catalog, make_config("second", architecture__pretrained_weights="first", **settings)
     )
-    assert run_in_process(wd, second) == EXIT_FINISHED
+    assert run_in_process(wd, second) == EXIT_FINISHED, second.events()[-1]
     assert second.events()[-1].metrics["val/loss"] == pytest.approx(first_val, rel=1e-5)
-    fresh = create_experiment(wd, catalog, make_config("fresh", training__epochs=0))
+    fresh = create_experiment(wd, catalog, make_config("fresh", **settings))
     assert run_in_process(wd, fresh) == EXIT_FINISHED
     assert fresh.events()[-1].metrics["val/loss"] != pytest.approx(first_val, rel=1e-3)
 
