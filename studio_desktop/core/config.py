@@ -28,16 +28,19 @@ from studio_desktop.core.problem_types import (
     CAUSAL_LM,
     CLASSIFICATION,
     DPO,
+    GRPO,
     LOSSES,
     METRICS,
     PROBLEM_TYPES,
     REGRESSION,
 )
+from studio_desktop.core.training.rewards import RewardSettings, check_reward_settings
 
 __all__ = [
     "CAUSAL_LM",
     "CLASSIFICATION",
     "DPO",
+    "GRPO",
     "PROBLEM_TYPES",
     "REGRESSION",
     "SECTIONS",
@@ -45,6 +48,9 @@ __all__ = [
     "default_config",
     "describe_fields",
 ]
+
+
+MIN_PREFERENCE_BETA = 0.01
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,11 @@ PROBLEM_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "training": {"loss_function": "MSELoss"},
         "prediction": {"metric": "MSE"},
         "dataset": {"add_eos_token_to_answer": False, "add_eos_token_to_prompt": False},
+    },
+    GRPO: {
+        "training": {"loss_function": "DAPOLoss", "beta": 0.04, "batch_size": 4, "learning_rate": 2e-5},
+        "prediction": {"metric": "Reward"},
+        "dataset": {"limit_chained_samples": True},
     },
 }
 
@@ -177,6 +188,13 @@ def check_problem_type_rules(cfg: ExperimentConfig) -> None:
         )
     if pt == CLASSIFICATION:
         check_classification(cfg)
+    if pt == DPO and cfg.training.beta < MIN_PREFERENCE_BETA:
+        raise ConfigError(
+            f"training.beta = {cfg.training.beta:g} is too small for preference optimisation: use at least "
+            f"{MIN_PREFERENCE_BETA:g}."
+        )
+    if pt == GRPO:
+        check_grpo(cfg)
     if pt in (CLASSIFICATION, REGRESSION) and cfg.dataset.parent_id_column:
         raise ConfigError(
             f"dataset.parent_id_column must be empty for {pt}: multi-turn chains are not supported."
@@ -191,6 +209,21 @@ def check_problem_type_rules(cfg: ExperimentConfig) -> None:
             "dataset.validation_dataframe is empty but dataset.validation_strategy = 'custom': "
             "name a validation dataset or file, or use 'automatic'."
         )
+
+
+def check_grpo(cfg: ExperimentConfig) -> None:
+    """Group sizes and rewards of GRPO: every batch holds whole groups of completions of one prompt."""
+    training, groups = cfg.training, cfg.training.num_generations
+    for path, size in (
+        ("training.batch_size", training.batch_size),
+        ("prediction.batch_size_inference", cfg.prediction.batch_size_inference),
+    ):
+        if size and size % groups:
+            raise ConfigError(
+                f"{path} = {size} must be a multiple of training.num_generations = {groups}: each batch "
+                "holds whole groups of completions of one prompt."
+            )
+    check_reward_settings(RewardSettings.of(training))
 
 
 def check_classification(cfg: ExperimentConfig) -> None:

@@ -31,12 +31,14 @@ def setting(
     depends_on: tuple[str, Any] | None = None,
     advanced: bool = False,
     applied: bool = True,
+    code: bool = False,
 ) -> Any:
     """Declare a config field with its help text, allowed range or choices and where it applies.
 
     ``depends_on`` is ``("section.field", value)``: the field only matters when that field has that value.
     ``applied=False`` declares a setting accepted for H2O cfg.yaml compatibility that has no effect: it is
     kept in saved configs but hidden from the form and ``--set``, and loading a config that sets it warns.
+    ``code=True`` marks a text that is Python source (the form edits it in a code editor).
     """
     metadata = {
         "help": help,
@@ -47,6 +49,7 @@ def setting(
         "depends_on": depends_on,
         "advanced": advanced,
         "applied": applied,
+        "code": code,
     }
     if isinstance(default, (list, dict, set)):
         raise TypeError("mutable defaults are not allowed; use a tuple")
@@ -68,6 +71,7 @@ class FieldInfo:
     depends_on: tuple[str, Any] | None
     advanced: bool
     applied: bool = True
+    code: bool = False
 
     def allowed(self) -> str:
         """A short phrase describing the allowed values."""
@@ -119,6 +123,7 @@ def field_info(section: str, f: dataclasses.Field, annotation: Any) -> FieldInfo
         depends_on=meta.get("depends_on"),
         advanced=meta.get("advanced", False),
         applied=meta.get("applied", True),
+        code=meta.get("code", False),
     )
 
 

@@ -11,10 +11,12 @@ from studio_desktop.core.problem_types import (
     CLASSIFICATION,
     DPO,
     GENERATIVE,
+    GRPO,
     LOSSES,
     METRICS,
     all_choices,
 )
+from studio_desktop.core.training.rewards import DEFAULT_CUSTOM_CODE
 
 SFT_ONLY = (CAUSAL_LM,)
 
@@ -272,11 +274,12 @@ class TrainingSection(Section):
     train_validation_data: bool = setting(False, "Also train on the validation set.", advanced=True)
     beta: float = setting(
         0.2,
-        "Strength of the preference: how far the tuned model may move from the reference (ORPO: weight of "
-        "the odds-ratio term).",
-        minimum=0.01,
+        "Preference optimisation: strength of the preference, how far the tuned model may move from the "
+        "reference (ORPO: weight of the odds-ratio term). GRPO: weight of the KL penalty toward the "
+        "reference model (0: no penalty and no reference model).",
+        minimum=0.0,
         maximum=10.0,
-        problem_types=(DPO,),
+        problem_types=(DPO, GRPO),
     )
     simpo_gamma: float = setting(
         1.0,
@@ -285,6 +288,88 @@ class TrainingSection(Section):
         maximum=10.0,
         problem_types=(DPO,),
         depends_on=("training.loss_function", "SimPOLoss"),
+    )
+    num_generations: int = setting(
+        4,
+        "Completions sampled per prompt; each is rewarded relative to the others of its group. "
+        "training.batch_size must be a multiple of it.",
+        minimum=2,
+        maximum=64,
+        problem_types=(GRPO,),
+    )
+    max_completion_length: int = setting(
+        128, "Most tokens of each sampled completion.", minimum=1, maximum=32768, problem_types=(GRPO,)
+    )
+    sampling_temperature: float = setting(
+        1.0,
+        "Temperature of the sampled completions: higher gives more varied completions to compare.",
+        minimum=0.05,
+        maximum=5.0,
+        problem_types=(GRPO,),
+    )
+    importance_sampling_level: str = setting(
+        "token",
+        "Importance weights per token (GRPO) or per completion (sequence: GSPO, steadier for long answers).",
+        choices=("token", "sequence"),
+        problem_types=(GRPO,),
+    )
+    reward_exact_match: float = setting(
+        1.0,
+        "Weight of the reward for a completion equal to the reference answer (case, spaces and outer "
+        "punctuation ignored); 0: off.",
+        minimum=0.0,
+        maximum=100.0,
+        problem_types=(GRPO,),
+    )
+    reward_number_match: float = setting(
+        0.0,
+        "Weight of the reward for a completion whose last number equals the reference answer's; 0: off.",
+        minimum=0.0,
+        maximum=100.0,
+        problem_types=(GRPO,),
+    )
+    reward_format_match: float = setting(
+        0.0,
+        "Weight of the reward for a completion that matches reward_format_pattern; 0: off.",
+        minimum=0.0,
+        maximum=100.0,
+        problem_types=(GRPO,),
+    )
+    reward_format_pattern: str = setting(
+        r"^\s*<think>.*?</think>\s*\S",
+        "Regular expression a well-formed completion matches (searched, . matches newlines); the default "
+        "asks for <think>…</think> followed by an answer.",
+        problem_types=(GRPO,),
+    )
+    reward_length_window: float = setting(
+        0.0,
+        "Weight of the reward for a completion between reward_length_min and reward_length_max characters; "
+        "0: off.",
+        minimum=0.0,
+        maximum=100.0,
+        problem_types=(GRPO,),
+    )
+    reward_length_min: int = setting(
+        1, "Fewest characters of a completion in the length window.", minimum=0, maximum=1000000,
+        problem_types=(GRPO,),
+    )  # fmt: skip
+    reward_length_max: int = setting(
+        500, "Most characters of a completion in the length window.", minimum=1, maximum=1000000,
+        problem_types=(GRPO,),
+    )  # fmt: skip
+    reward_custom: float = setting(
+        0.0,
+        "Weight of your own reward function (reward_custom_code); 0: off.",
+        minimum=0.0,
+        maximum=100.0,
+        problem_types=(GRPO,),
+    )
+    reward_custom_code: str = setting(
+        DEFAULT_CUSTOM_CODE,
+        "Python defining reward(completion, prompt, reference) -> float. It runs only in the training "
+        "process, and is tried on three training rows before the run starts.",
+        problem_types=(GRPO,),
+        code=True,
     )
 
 

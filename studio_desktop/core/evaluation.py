@@ -6,6 +6,7 @@ maximum (BLEU 100, ROUGE-L 1), two empty texts included; an empty text against a
 
 from __future__ import annotations
 
+import csv
 import functools
 import math
 import os
@@ -229,7 +230,9 @@ def save_predictions(frame: pd.DataFrame, path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=".predictions-", suffix=".csv", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            frame.to_csv(handle, index=False)
+            # Every text is quoted: a generated text may hold a lone carriage return, which unquoted ends the
+            # row for CSV readers.
+            frame.to_csv(handle, index=False, quoting=csv.QUOTE_NONNUMERIC)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

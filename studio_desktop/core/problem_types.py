@@ -6,7 +6,8 @@ CAUSAL_LM = "text_causal_language_modeling"
 DPO = "text_dpo_modeling"
 CLASSIFICATION = "text_causal_classification_modeling"
 REGRESSION = "text_causal_regression_modeling"
-PROBLEM_TYPES = (CAUSAL_LM, DPO, CLASSIFICATION, REGRESSION)
+GRPO = "text_grpo_modeling"
+PROBLEM_TYPES = (CAUSAL_LM, DPO, CLASSIFICATION, REGRESSION, GRPO)
 
 LOSSES = {
     CAUSAL_LM: ("TokenAveragedCrossEntropy", "SampleAveragedCrossEntropy"),
@@ -22,14 +23,16 @@ LOSSES = {
     ),
     CLASSIFICATION: ("BinaryCrossEntropyLoss", "CrossEntropyLoss"),
     REGRESSION: ("MSELoss", "MAELoss"),
+    GRPO: ("DAPOLoss", "GRPOLoss", "DrGRPOLoss", "BNPOLoss"),
 }
 METRICS = {
     CAUSAL_LM: ("Perplexity", "BLEU", "ROUGE-L"),
     DPO: ("Perplexity", "BLEU", "ROUGE-L"),
     CLASSIFICATION: ("AUC", "Accuracy", "LogLoss"),
     REGRESSION: ("MSE", "MAE"),
+    GRPO: ("Reward",),
 }
-GENERATIVE = (CAUSAL_LM, DPO)
+GENERATIVE = (CAUSAL_LM, DPO, GRPO)
 #: Problem types that train a linear head on the last prompt token (its logits are classes or values).
 HEAD_TYPES = (CLASSIFICATION, REGRESSION)
 #: Sequences the model runs per training sample: a preference pair runs its chosen and rejected answers.

@@ -226,7 +226,7 @@ def test_evaluate_generations_and_save_predictions(tmp_path: Path) -> None:
     import pandas as pd
 
     metrics, frame = evaluate_generations(
-        ["q1", "q2, with comma"], ["the cat sat", "één twee\ndrie"], ["the cat sat", "other"]
+        ["q1", "q2, with comma"], ["the cat sat", "één twee\ndrie"], ["the cat sat", "a lone\rreturn"]
     )
     assert metrics == {"val/bleu": pytest.approx(50.0), "val/rouge_l": pytest.approx(0.5)}
     assert tuple(frame.columns) == PREDICTION_COLUMNS
@@ -235,6 +235,8 @@ def test_evaluate_generations_and_save_predictions(tmp_path: Path) -> None:
     read = pd.read_csv(path, encoding="utf-8", keep_default_na=False)
     assert read["target"].tolist() == ["the cat sat", "één twee\ndrie"]
     assert read["prompt"].tolist() == ["q1", "q2, with comma"]
+    assert read["prediction"].tolist() == ["the cat sat", "a lone\rreturn"]  # a row still, not two
+    assert read["rouge_l"].dtype.kind == "f"
     assert [p.name for p in path.parent.iterdir()] == ["predictions.csv"]
 
 

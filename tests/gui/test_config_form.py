@@ -10,7 +10,14 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from studio_desktop.core.config import CLASSIFICATION, DPO, PROBLEM_TYPES, default_config, describe_fields
+from studio_desktop.core.config import (
+    CLASSIFICATION,
+    DPO,
+    GRPO,
+    PROBLEM_TYPES,
+    default_config,
+    describe_fields,
+)
 from studio_desktop.core.config_io import apply_overrides, load_config
 from studio_desktop.core.errors import ConfigError
 from studio_desktop.core.training.recipe import RECIPE_MODULES
@@ -368,3 +375,17 @@ def test_the_form_shows_the_memory_verdict_of_the_run_on_this_machine(
     assert "use LoRA" not in verdict.text() and "4/8-bit" in verdict.text()
     form.editor("llm_backbone").control.setCurrentText("some-owner/not-downloaded-here")
     assert not verdict.isVisibleTo(form)  # nothing to read the shape from before it is downloaded
+
+
+def test_the_reward_function_is_edited_as_code(qtbot, form: ConfigForm) -> None:
+    form.set_config(default_config(GRPO))
+    editor = form.editor("training.reward_custom_code")
+    assert shown(form, "training.reward_custom_code") and "def reward(" in editor.value()
+    editor.control.clear()
+    qtbot.keyClicks(editor.control, "def reward(completion, prompt, reference):")
+    qtbot.keyClick(editor.control, Qt.Key.Key_Return)
+    qtbot.keyClick(editor.control, Qt.Key.Key_Tab)
+    qtbot.keyClicks(editor.control, "return 1.0")
+    assert editor.value() == "def reward(completion, prompt, reference):\n    return 1.0"
+    assert form.is_valid()
+    assert form.config().training.reward_custom_code == editor.value()

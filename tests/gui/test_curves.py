@@ -58,21 +58,25 @@ def test_each_problem_type_shows_its_own_validation_metrics(qtbot) -> None:
     qtbot.addWidget(panel)
     panel.show()
     generation, classification = panel.plot_of["val/perplexity"], panel.plot_of["val/auc"]
-    regression = panel.plot_of["val/mse"]
+    regression, rewards = panel.plot_of["val/mse"], panel.plot_of["val/reward"]
     runs = {
         "sft": {"train/loss": 2.0, "val/loss": 2.1, "val/perplexity": 8.2},
         "classification": {"train/loss": 0.6, "val/loss": 0.5, "val/auc": 0.9, "val/accuracy": 0.8},
         "regression": {"train/loss": 1.5, "val/loss": 1.4, "val/mse": 1.4, "val/mae": 1.0},
+        "grpo": {"train/loss": 0.0, "train/reward": 0.5, "train/rewards/custom/mean": 0.25, "train/kl": 0.1},
     }
     shown = {}
     for name, values in runs.items():
         state = RunState()
         state.apply(Metric(step=1, epoch=0.5, tokens=10, values=values))
         panel.show_state(state)
-        shown[name] = (generation.isVisible(), classification.isVisible(), regression.isVisible())
+        visible = (generation, classification, regression, rewards)
+        shown[name] = tuple(plot.isVisible() for plot in visible)
     assert shown == {
-        "sft": (True, False, False),
-        "classification": (False, True, False),
-        "regression": (False, False, True),
+        "sft": (True, False, False, False),
+        "classification": (False, True, False, False),
+        "regression": (False, False, True, False),
+        "grpo": (False, False, False, True),
     }
-    assert list(panel.curves["val/mae"].getData()[1]) == [1.0]
+    assert panel.plot_of["train/rewards/custom/mean"].isVisible() and panel.plot_of["train/kl"].isVisible()
+    assert list(panel.curves["train/reward"].getData()[1]) == [0.5]

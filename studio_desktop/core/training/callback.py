@@ -17,7 +17,17 @@ from studio_desktop.core.events import Checkpoint, Event, Metric, Progress, Star
 if TYPE_CHECKING:
     from studio_desktop.core.training.recipe import RunSetup
 
-METRIC_NAMES = {"loss": "train/loss", "learning_rate": "lr", "grad_norm": "grad_norm"}
+METRIC_NAMES = {
+    "loss": "train/loss",
+    "learning_rate": "lr",
+    "grad_norm": "grad_norm",
+    # GRPO: the weighted reward of the sampled completions, its spread within groups, their length
+    "reward": "train/reward",
+    "reward_std": "train/reward_std",
+    "completions/mean_length": "train/completion_length",
+}
+# GRPO's other per-batch diagnostics, not charted.
+GRPO_DIAGNOSTICS = ("completions/", "clip_ratio", "frac_reward_zero_std", "sampling/")
 
 
 # TRL's per-batch diagnostics that are not charted (log-probabilities, logits, token entropy and counts).
@@ -43,7 +53,9 @@ def metric_name(key: str) -> str | None:
         return f"train/{key}"
     if key.startswith("eval_"):
         name = key[len("eval_") :]
-        if name.endswith(("_runtime", "_per_second")) or name.startswith(TRL_DIAGNOSTICS):
+        if name in METRIC_NAMES and name.startswith(("reward", "completions/")):
+            return METRIC_NAMES[name].replace("train/", "val/", 1)
+        if name.endswith(("_runtime", "_per_second")) or name.startswith(TRL_DIAGNOSTICS + GRPO_DIAGNOSTICS):
             return None
         if name in {"runtime", "samples_per_second", "steps_per_second"}:
             return None

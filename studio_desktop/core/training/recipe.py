@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from studio_desktop.core.data.targets import DataSource
 from studio_desktop.core.events import Event, Log
-from studio_desktop.core.problem_types import CAUSAL_LM, CLASSIFICATION, DPO, REGRESSION
+from studio_desktop.core.problem_types import CAUSAL_LM, CLASSIFICATION, DPO, GRPO, REGRESSION
 
 if TYPE_CHECKING:
     from studio_desktop.core.config import ExperimentConfig
@@ -30,6 +30,7 @@ RECIPE_MODULES: dict[str, str] = {
     DPO: "studio_desktop.core.training.dpo",
     CLASSIFICATION: "studio_desktop.core.training.heads",
     REGRESSION: "studio_desktop.core.training.heads",
+    GRPO: "studio_desktop.core.training.grpo",
 }
 
 

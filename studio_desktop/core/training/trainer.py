@@ -29,6 +29,7 @@ BEST_METRIC = {
     "LogLoss": ("eval_logloss", False),
     "MSE": ("eval_mse", False),
     "MAE": ("eval_mae", False),
+    "Reward": ("eval_reward", True),
 }
 
 

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import QLocale, Qt, Signal
-from PySide6.QtGui import QDoubleValidator, QWheelEvent
+from PySide6.QtGui import QDoubleValidator, QFontDatabase, QKeyEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLineEdit,
+    QPlainTextEdit,
     QSpinBox,
     QWidget,
 )
@@ -347,6 +348,36 @@ class SuggestionEditor(FieldEditor):
         self.control.setEditText("" if value is None else str(value))
 
 
+class CodeBox(QPlainTextEdit):
+    """A plain-text box where Tab indents with four spaces (Python) instead of moving the focus."""
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Tab and not event.modifiers():
+            self.insertPlainText("    ")
+            return
+        super().keyPressEvent(event)
+
+
+class CodeEditor(FieldEditor):
+    """A few lines of Python in a fixed-width box."""
+
+    def __init__(self, info: FieldInfo) -> None:
+        super().__init__(info)
+        self.control = CodeBox()
+        self.control.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.control.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.control.setMinimumHeight(7 * self.control.fontMetrics().lineSpacing())
+        self.control.setMinimumWidth(TEXT_WIDTH)
+        self.control.textChanged.connect(self.edited)
+        self.add_control(self.control)
+
+    def value(self) -> str:
+        return self.control.toPlainText()
+
+    def show_value(self, value: Any) -> None:
+        self.control.setPlainText("" if value is None else str(value))
+
+
 def make_editor(info: FieldInfo, suggestions: Sequence[str] = ()) -> FieldEditor:
     """The editor that fits a field: chosen from its path, type and choices."""
     if info.path in SUGGESTION_FIELDS:
@@ -361,4 +392,4 @@ def make_editor(info: FieldInfo, suggestions: Sequence[str] = ()) -> FieldEditor
         return MultiChoiceEditor(info) if info.choices else ListEditor(info)
     if info.choices:
         return ChoiceEditor(info)
-    return TextEditor(info)
+    return CodeEditor(info) if info.code else TextEditor(info)

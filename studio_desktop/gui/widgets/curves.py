@@ -8,6 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from studio_desktop.core.training.rewards import REWARD_NAMES
 from studio_desktop.jobs.run_state import MetricSeries, RunState
 
 DEFAULT_MAX_POINTS = 5000
@@ -17,6 +18,12 @@ PANELS = (
     ("Validation metrics", ("val/perplexity", "val/bleu", "val/rouge_l")),
     ("Classification metrics", ("val/auc", "val/accuracy", "val/logloss")),
     ("Regression metrics", ("val/mse", "val/mae")),
+    ("Rewards", ("train/reward", "val/reward", "train/reward_std")),
+    (
+        "Reward per function",
+        tuple(f"train/rewards/{name}/mean" for name in REWARD_NAMES),
+    ),
+    ("Completions", ("train/completion_length", "val/completion_length", "train/kl")),
     ("Learning rate", ("lr",)),
     (
         "Preference rewards",
@@ -30,7 +37,15 @@ PANELS = (
 )
 # Panels shown only while the run has data for them: each problem type reports its own metrics.
 OPTIONAL_PANELS = frozenset(
-    {"Validation metrics", "Classification metrics", "Regression metrics", "Preference rewards"}
+    {
+        "Validation metrics",
+        "Classification metrics",
+        "Regression metrics",
+        "Rewards",
+        "Reward per function",
+        "Completions",
+        "Preference rewards",
+    }
 )
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
 
