@@ -13,7 +13,8 @@ from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.workdir import open_workdir
 
 MAPPING_OPTIONS = {
-    "format": "data shape: alpaca, sharegpt, messages or prompt_answer (default: detected)",
+    "format": "data shape: alpaca, sharegpt, messages, prompt_answer, or text: raw text for continued "
+    "pretraining (default: detected; .txt and .md files and folders of them are text)",
     "prompt_column": "column with the user prompt; repeat to join several columns",
     "answer_column": "column with the answer; repeat for several labels or targets (classification, "
     "regression)",
@@ -25,6 +26,7 @@ MAPPING_OPTIONS = {
     "(preference data; blank cells: the prompt column's)",
     "desirability_column": "column rating each answer good (true/1) or bad (false/0): unpaired data for KTO",
     "conversation_column": "column holding whole conversations (sharegpt/messages)",
+    "text_column": "column holding raw text, one document per row (format text)",
 }
 
 
@@ -96,6 +98,7 @@ def _mapping_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from studio_desktop.core.data.documents import TEXT_FORMAT
     from studio_desktop.core.data.templates import TemplateSettings
     from studio_desktop.jobs.dataset_import import ImportRequest, import_dataset
 
@@ -114,8 +117,9 @@ def run_import(args: argparse.Namespace) -> int:
     if args.json:
         print_json(dataclasses.asdict(record))
     else:
+        unit = "documents" if record.format == TEXT_FORMAT else "conversations"
         print(
-            f"imported {record.name}: {record.rows} rows, {record.conversations} conversations "
+            f"imported {record.name}: {record.rows} rows, {record.conversations} {unit} "
             f"({record.train_conversations} train / {record.validation_conversations} validation), "
             f"format {record.format}"
         )
@@ -157,6 +161,9 @@ def run_show(args: argparse.Namespace) -> int:
         return 0
     stats = meta["statistics"]
     print(f"{meta['name']}  ({meta['format']}, from {meta['source']})")
+    if stats.get("kind") == "text":  # raw text (core.data.documents.TEXT_FORMAT)
+        _show_text(meta, stats)
+        return 0
     print(
         f"rows {meta['rows']}, conversations {stats['conversations']}, turns {stats['turns']}, "
         f"train {meta['train_conversations']}, validation {meta['validation_conversations']}"
@@ -184,6 +191,24 @@ def run_show(args: argparse.Namespace) -> int:
     print("sample (trained spans in [[ ]]):")
     print(format_marked(RenderedSample(text="".join(s.text for s in segments), segments=segments)))
     return 0
+
+
+def _show_text(meta: dict[str, Any], stats: dict[str, Any]) -> None:
+    """``dataset show`` of raw text: documents, tokens and blocks, the start of the first document."""
+    print(
+        f"documents {stats['documents']} (train {meta['train_conversations']}, validation "
+        f"{meta['validation_conversations']}; {meta.get('skipped_blank', 0)} blank left out), "
+        f"characters {stats['characters']:,}"
+    )
+    how = f"estimated from {stats['token_samples']} documents" if stats["estimated"] else "counted"
+    print(
+        f"tokens ({stats['tokenizer_name']}, {how}): {stats['tokens']:,}, about {stats['blocks']:,} "
+        f"blocks of {stats['max_length']} tokens"
+    )
+    s = stats["document_tokens"]
+    print(f"  per document: min {s['min']}  median {s['median']:.1f}  p95 {s['p95']:.1f}  max {s['max']}")
+    print("start of the first document:")
+    print(meta["sample"][0]["text"][:600])
 
 
 def run_delete(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ from studio_desktop.core.problem_types import (
     GRPO,
     LOSSES,
     METRICS,
+    PRETRAINING,
     PROBLEM_TYPES,
     REGRESSION,
 )
@@ -84,6 +85,7 @@ PROBLEM_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "prediction": {"metric": "MSE"},
         "dataset": {"add_eos_token_to_answer": False, "add_eos_token_to_prompt": False},
     },
+    PRETRAINING: {},
     GRPO: {
         "training": {"loss_function": "DAPOLoss", "beta": 0.04, "batch_size": 4, "learning_rate": 2e-5},
         "prediction": {"metric": "Reward"},

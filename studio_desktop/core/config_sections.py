@@ -14,11 +14,15 @@ from studio_desktop.core.problem_types import (
     GRPO,
     LOSSES,
     METRICS,
+    PRETRAINING,
+    PROBLEM_TYPES,
     all_choices,
 )
 from studio_desktop.core.training.rewards import DEFAULT_CUSTOM_CODE
 
 SFT_ONLY = (CAUSAL_LM,)
+#: The problem types that read prompts and answers (continued pretraining reads raw text).
+CONVERSATIONAL = tuple(pt for pt in PROBLEM_TYPES if pt != PRETRAINING)
 
 
 @dataclass(frozen=True)
@@ -50,16 +54,25 @@ class DatasetSection(Section):
         ("Train", "Validation"), "Which splits data_sample applies to.", choices=("Train", "Validation")
     )
     system_column: str | None = setting(
-        None, "Column with the system prompt; empty: detected from the file's columns.", advanced=True
+        None,
+        "Column with the system prompt; empty: detected from the file's columns.",
+        advanced=True,
+        problem_types=CONVERSATIONAL,
     )
     prompt_column: tuple[str, ...] = setting(
-        (), "Column(s) with the user prompt, joined by the separator; empty: detected.", advanced=True
+        (),
+        "Column(s) with the user prompt, joined by the separator; empty: detected.",
+        advanced=True,
+        problem_types=CONVERSATIONAL,
     )
-    prompt_column_separator: str = setting("\n\n", "Text between several prompt columns.", advanced=True)
+    prompt_column_separator: str = setting(
+        "\n\n", "Text between several prompt columns.", advanced=True, problem_types=CONVERSATIONAL
+    )
     answer_column: tuple[str, ...] = setting(
         (),
         "Column with the answer (classification/regression: one column per target); empty: detected.",
         advanced=True,
+        problem_types=CONVERSATIONAL,
     )
     rejected_prompt_column: str | None = setting(
         None,
@@ -72,30 +85,54 @@ class DatasetSection(Section):
         None, "Column with the rejected answer (preference data).", problem_types=(DPO,), advanced=True
     )
     parent_id_column: str | None = setting(
-        None, "Column linking a turn to the previous one (multi-turn chains).", advanced=True
+        None,
+        "Column linking a turn to the previous one (multi-turn chains).",
+        advanced=True,
+        problem_types=CONVERSATIONAL,
     )
-    id_column: str | None = setting(None, "Column with the row id that parent ids refer to.", advanced=True)
+    id_column: str | None = setting(
+        None, "Column with the row id that parent ids refer to.", advanced=True, problem_types=CONVERSATIONAL
+    )
+    text_column: str | None = setting(
+        None,
+        "Column with the raw text of a data file, one document per row; empty: detected (.txt and .md "
+        "files need none).",
+        problem_types=(PRETRAINING,),
+        advanced=True,
+    )
     use_chat_template: bool = setting(
         True,
         "Format conversations with the backbone's chat template; off: use the text markers below.",
+        problem_types=CONVERSATIONAL,
     )
     text_system_start: str = setting(
-        "<|system|>", "Marker before the system prompt.", depends_on=("dataset.use_chat_template", False)
+        "<|system|>",
+        "Marker before the system prompt.",
+        depends_on=("dataset.use_chat_template", False),
+        problem_types=CONVERSATIONAL,
     )
     text_prompt_start: str = setting(
-        "<|prompt|>", "Marker before each user turn.", depends_on=("dataset.use_chat_template", False)
+        "<|prompt|>",
+        "Marker before each user turn.",
+        depends_on=("dataset.use_chat_template", False),
+        problem_types=CONVERSATIONAL,
     )
     text_answer_separator: str = setting(
         "<|answer|>",
         "Marker after each user turn: the cue to answer.",
         depends_on=("dataset.use_chat_template", False),
+        problem_types=CONVERSATIONAL,
     )
-    add_eos_token_to_system: bool = setting(True, "End the system prompt with the end-of-sequence token.")
-    add_eos_token_to_prompt: bool = setting(True, "End each prompt with the end-of-sequence token.")
+    add_eos_token_to_system: bool = setting(
+        True, "End the system prompt with the end-of-sequence token.", problem_types=CONVERSATIONAL
+    )
+    add_eos_token_to_prompt: bool = setting(
+        True, "End each prompt with the end-of-sequence token.", problem_types=CONVERSATIONAL
+    )
     add_eos_token_to_answer: bool = setting(
         True,
         "End each answer with the end-of-sequence token so the model learns to stop.",
-        problem_types=GENERATIVE,
+        problem_types=SFT_ONLY,
     )
     limit_chained_samples: bool = setting(
         False, "One sample per complete conversation instead of one per turn.", problem_types=SFT_ONLY

@@ -7,7 +7,8 @@ DPO = "text_dpo_modeling"
 CLASSIFICATION = "text_causal_classification_modeling"
 REGRESSION = "text_causal_regression_modeling"
 GRPO = "text_grpo_modeling"
-PROBLEM_TYPES = (CAUSAL_LM, DPO, CLASSIFICATION, REGRESSION, GRPO)
+PRETRAINING = "text_causal_pretraining_modeling"
+PROBLEM_TYPES = (CAUSAL_LM, PRETRAINING, DPO, CLASSIFICATION, REGRESSION, GRPO)
 
 LOSSES = {
     CAUSAL_LM: ("TokenAveragedCrossEntropy", "SampleAveragedCrossEntropy"),
@@ -24,6 +25,7 @@ LOSSES = {
     CLASSIFICATION: ("BinaryCrossEntropyLoss", "CrossEntropyLoss"),
     REGRESSION: ("MSELoss", "MAELoss"),
     GRPO: ("DAPOLoss", "GRPOLoss", "DrGRPOLoss", "BNPOLoss"),
+    PRETRAINING: ("TokenAveragedCrossEntropy",),
 }
 METRICS = {
     CAUSAL_LM: ("Perplexity", "BLEU", "ROUGE-L"),
@@ -31,8 +33,9 @@ METRICS = {
     CLASSIFICATION: ("AUC", "Accuracy", "LogLoss"),
     REGRESSION: ("MSE", "MAE"),
     GRPO: ("Reward",),
+    PRETRAINING: ("Perplexity",),
 }
-GENERATIVE = (CAUSAL_LM, DPO, GRPO)
+GENERATIVE = (CAUSAL_LM, PRETRAINING, DPO, GRPO)
 #: Problem types that train a linear head on the last prompt token (its logits are classes or values).
 HEAD_TYPES = (CLASSIFICATION, REGRESSION)
 #: Sequences the model runs per training sample: a preference pair runs its chosen and rejected answers.

@@ -24,6 +24,15 @@ from typing import TYPE_CHECKING, Any
 from studio_desktop.core.backbone_names import BUNDLED_BACKBONE
 from studio_desktop.core.backbones import load_tokenizer, resolve_backbone
 from studio_desktop.core.data.conversations import Conversation
+from studio_desktop.core.data.documents import (
+    TEXT_FORMAT,
+    Documents,
+    is_text_source,
+    read_text_column,
+    read_text_files,
+    split_documents,
+    write_documents,
+)
 from studio_desktop.core.data.formats import (
     ColumnMapping,
     to_conversation_table,
@@ -41,6 +50,7 @@ from studio_desktop.core.data.stats import (
 )
 from studio_desktop.core.data.store import table_conversations, table_turns, write_table
 from studio_desktop.core.data.templates import TemplateSettings, render_sample
+from studio_desktop.core.data.text_stats import text_statistics
 from studio_desktop.core.errors import CatalogError, ConfigError, DataError
 from studio_desktop.core.files import pid_alive
 from studio_desktop.core.light_tokenizer import load_light_tokenizer
@@ -57,6 +67,7 @@ NAME_FROM_FILE_LENGTH = 90  # room for a "-N" suffix within the 100 characters o
 VALIDATION_SHARE = (0.01, 0.95)  # as dataset.validation_size
 MAX_LENGTH_RANGE = (32, 131072)  # as tokenizer.max_length
 COPY_CHUNK = 1 << 20
+SAMPLE_TEXT_CHARS = 4000  # of the first document, shown as the sample of a raw-text dataset
 
 
 @dataclass(frozen=True)
@@ -163,6 +174,8 @@ def import_dataset(
     adopt_orphans(workdir, catalog)  # an import killed before its catalogue row: finished now
     name = pick_name(request, catalog)
     source = request.source.expanduser().resolve()
+    if is_text_import(source, request.mapping):
+        return _import_documents(workdir, catalog, request, name=name, source=source, report=report)
     report("Reading data", 0.05)
     rows, mapping, table = read_table_from(source, request.mapping)
     size = plain_size(source)  # what was read is what is kept: a source that grows is not followed
@@ -212,17 +225,104 @@ def import_dataset(
             "sample": [{"text": s.text, "trained": s.trained} for s in sample.segments],
             "created": record.created,
         }
-        (temp / META_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
-        if final.exists():
-            raise CatalogError(f"{final} already exists; remove it or import under another --name.")
-        temp.rename(final)
+        _move_into_place(temp, final, meta)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
+    _register(catalog, record, final)
+    report("Done", 1.0)
+    return record
+
+
+def _move_into_place(temp: Path, final: Path, meta: dict[str, Any]) -> None:
+    """Write the metadata into the finished hidden folder and rename it to the dataset's folder."""
+    (temp / META_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
+    if final.exists():
+        raise CatalogError(f"{final} already exists; remove it or import under another --name.")
+    temp.rename(final)
+
+
+def _register(catalog: Catalog, record: DatasetRecord, final: Path) -> None:
+    """Add the dataset to the catalogue last; its folder goes again when that fails."""
     try:
         catalog.add_dataset(record)
     except Exception:
         shutil.rmtree(final, ignore_errors=True)
         raise
+
+
+def is_text_import(source: Path, mapping: dict[str, Any]) -> bool:
+    """Whether the import is raw text: ``.txt``/``.md`` files (or a folder of them), or ``format: text``."""
+    return mapping.get("format") == TEXT_FORMAT or is_text_source(source)
+
+
+def read_documents_from(path: Path, mapping: dict[str, Any]) -> Documents:
+    """The documents of text files, or of a table's text column (``text_column``, guessed when unset)."""
+    if is_text_source(path):
+        return read_text_files(path)
+    return read_text_column(read_table(path), mapping.get("text_column"), path)
+
+
+def _import_documents(
+    workdir: Workdir, catalog: Catalog, request: ImportRequest, *, name: str, source: Path, report: Progress
+) -> DatasetRecord:
+    """Import raw text for continued pretraining: documents split, counted and stored like conversations."""
+    unknown = sorted(set(request.mapping) - {"format", "text_column"})
+    if unknown:
+        raise ConfigError(
+            f"raw text takes only a text column; {', '.join(unknown)} do not apply to it ({source.name})."
+        )
+    report("Reading text", 0.05)
+    read = read_documents_from(source, request.mapping)
+    if request.validation_file is None:
+        train, validation = split_documents(read.documents, request.validation_size, request.seed, source)
+    else:
+        validation_path = request.validation_file.expanduser().resolve()
+        train, validation = read.documents, read_documents_from(validation_path, request.mapping).documents
+    size = plain_size(source)
+    report("Loading tokenizer", 0.3)
+    backbone = resolve_backbone(catalog.backbone_location(request.backbone), workdir.models)
+    tokenizer = load_light_tokenizer(backbone.folder) or load_tokenizer(backbone.folder)
+    report("Counting tokens", 0.5)
+    stats = text_statistics(train + validation, tokenizer, request.max_length, seed=request.seed)
+    record = DatasetRecord(
+        name=name,
+        path=str(workdir.dataset_dir(name)),
+        format=TEXT_FORMAT,
+        source=str(source),
+        rows=len(read.documents) + read.skipped_blank,
+        conversations=len(train) + len(validation),
+        train_conversations=len(train),
+        validation_conversations=len(validation),
+        created=now_iso(),
+    )
+    final = Path(record.path)
+    temp = workdir.datasets / f"{TEMP_PREFIX}{os.getpid()}-{name}"
+    try:
+        temp.mkdir(parents=True)
+        report("Writing", 0.8)
+        write_documents(train, temp / TRAIN_FILE)
+        write_documents(validation, temp / VALIDATION_FILE)
+        copy_source(source, temp / "source", size)
+        meta = {
+            "name": name,
+            "kind": TEXT_FORMAT,
+            "source": str(source),
+            "format": TEXT_FORMAT,
+            "mapping": {"format": TEXT_FORMAT, "text_column": request.mapping.get("text_column")},
+            "rows": record.rows,
+            "skipped_blank": read.skipped_blank,
+            "train_conversations": len(train),
+            "validation_conversations": len(validation),
+            "validation": _validation_setting(request),
+            "backbone": request.backbone,
+            "statistics": stats.to_dict(),
+            "sample": [{"text": train[0].text[:SAMPLE_TEXT_CHARS], "trained": True}],
+            "created": record.created,
+        }
+        _move_into_place(temp, final, meta)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    _register(catalog, record, final)
     report("Done", 1.0)
     return record
 

@@ -33,7 +33,7 @@ from studio_desktop.core.export import (
     export_merged,
     generation_settings,
 )
-from studio_desktop.core.problem_types import HEAD_TYPES, REGRESSION
+from studio_desktop.core.problem_types import HEAD_TYPES, PRETRAINING, REGRESSION
 from studio_desktop.core.resources import resources_dir
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.experiment import Experiment, open_experiment
@@ -143,6 +143,8 @@ def _description(cfg: ExperimentConfig, kind: str) -> str:
 def _settings_rows(cfg: ExperimentConfig, kind: str) -> str:
     training = cfg.training
     layout = "backbone chat template" if cfg.dataset.use_chat_template else "text markers"
+    if cfg.problem_type == PRETRAINING:
+        layout = f"raw text packed into blocks of {cfg.tokenizer.max_length} tokens"
     rows = [
         ("Backbone", cfg.llm_backbone),
         ("Problem type", cfg.problem_type),

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from studio_desktop.core.config import ExperimentConfig
 from studio_desktop.core.data.conversations import Conversation
+from studio_desktop.core.data.documents import TEXT_FORMAT
 from studio_desktop.core.data.split import split_train_validation
 from studio_desktop.core.data.store import read_conversations
 from studio_desktop.core.data.targets import DataSource
 from studio_desktop.core.errors import ConfigError
+from studio_desktop.core.problem_types import PRETRAINING
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.dataset_import import read_conversations_from
 from studio_desktop.jobs.datasets import load_meta, split_files
@@ -43,8 +45,19 @@ def mapping_overrides(cfg: ExperimentConfig) -> dict[str, object]:
     return overrides
 
 
+def check_conversational(name: str, catalog: Catalog, cfg: ExperimentConfig) -> None:
+    """Refuse a raw-text dataset for a problem type that reads prompts and answers."""
+    if catalog.has_dataset(name) and catalog.dataset(name).format == TEXT_FORMAT:
+        raise ConfigError(
+            f"dataset {name!r} is raw text, without prompts and answers: train it with problem_type "
+            f"{PRETRAINING} (continued pretraining), or import a dataset of conversations for "
+            f"{cfg.problem_type}."
+        )
+
+
 def _from_source(name: str, catalog: Catalog, cfg: ExperimentConfig, what: str) -> list[Conversation]:
     """Every conversation of a catalogue dataset (both splits) or of a data file."""
+    check_conversational(name, catalog, cfg)
     if catalog.has_dataset(name):
         files = split_files(catalog.dataset(name))
         return read_conversations(files["train"]) + read_conversations(files["validation"])
@@ -105,6 +118,7 @@ def load_training_conversations(
         train = _from_source(dataset.train_dataframe, catalog, cfg, "dataset.train_dataframe")
         validation = _from_source(dataset.validation_dataframe, catalog, cfg, "dataset.validation_dataframe")
     elif catalog.has_dataset(dataset.train_dataframe):
+        check_conversational(dataset.train_dataframe, catalog, cfg)
         record = catalog.dataset(dataset.train_dataframe)
         files = split_files(record)
         train, validation = read_conversations(files["train"]), read_conversations(files["validation"])

@@ -8,12 +8,17 @@ from typing import Any
 
 from studio_desktop.core.config import ExperimentConfig
 from studio_desktop.core.memory_plan import MemoryPlan, plan_memory, read_model_shape
+from studio_desktop.core.problem_types import PRETRAINING
 from studio_desktop.core.training.recipe import RunPaths, RunSetup, Sink, load_recipe
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.experiment import Experiment
 from studio_desktop.jobs.memory import memory_calibration
 from studio_desktop.jobs.training_data import data_sources, load_training_conversations
+from studio_desktop.jobs.training_documents import load_training_documents
 from studio_desktop.jobs.workdir import Workdir
+
+#: How each problem type reads its data when not from conversations.
+TRAINING_DATA = {PRETRAINING: load_training_documents}
 
 
 def run_paths(experiment: Experiment) -> RunPaths:
@@ -75,7 +80,7 @@ def run_session(
     from studio_desktop.core.training.run import RunInputs, run_recipe
 
     recipe = load_recipe(cfg.problem_type)
-    train, validation = load_training_conversations(cfg, catalog)
+    train, validation = TRAINING_DATA.get(cfg.problem_type, load_training_conversations)(cfg, catalog)
     device = pick_device(cfg.environment)
     precision = choose_precision(cfg, device_facts(device))
     backbone = resolve_backbone(catalog.backbone_location(cfg.llm_backbone), workdir.models)
@@ -92,7 +97,8 @@ def run_session(
         train_source=train_source,
         validation_source=validation_source,
     )
-    setup.log(f"{len(train)} training and {len(validation)} validation conversations")
+    unit = "documents" if cfg.problem_type in TRAINING_DATA else "conversations"
+    setup.log(f"{len(train)} training and {len(validation)} validation {unit}")
     spec = cfg.architecture.pretrained_weights
     inputs = RunInputs(
         train=train,

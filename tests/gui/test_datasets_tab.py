@@ -263,12 +263,17 @@ def test_dropping_a_data_file_opens_the_prefilled_dialog(qtbot, tmp_path: Path) 
     qtbot.addWidget(tab.import_dialog)
     assert tab.import_dialog.path_edit.text() == str(source)
     assert tab.import_dialog.column_boxes["prompt_column"].currentText() == "question"
-    text_file = tmp_path / "notes.txt"
-    text_file.write_text("x", encoding="utf-8")
+    picture = tmp_path / "notes.png"
+    picture.write_bytes(b"x")
     other = QMimeData()
-    other.setUrls([QUrl.fromLocalFile(str(text_file))])
+    other.setUrls([QUrl.fromLocalFile(str(picture))])
     assert dropped_data_path(other) is None
     assert dropped_data_path(mime) == str(source)
+    text_file = tmp_path / "notes.md"  # raw text for continued pretraining
+    text_file.write_text("x", encoding="utf-8")
+    notes = QMimeData()
+    notes.setUrls([QUrl.fromLocalFile(str(text_file))])
+    assert dropped_data_path(notes) == str(text_file)
 
 
 def test_samples_counted_from_a_prefix_are_said_to_be() -> None:
@@ -278,3 +283,39 @@ def test_samples_counted_from_a_prefix_are_said_to_be() -> None:
     note = capped_note({"capped_samples": 2, "capped_chars": 16384})
     assert "2 samples longer than 16,384 characters were counted from that prefix" in note
     assert "lower bounds" in note
+
+
+def test_a_folder_of_text_files_imports_as_raw_text_and_shows_tokens_and_blocks(
+    qtbot, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    workdir = Workdir(tmp_path / "workdir")
+    workdir.root.mkdir()
+    tab = DatasetsTab(workdir, Catalog(workdir.catalog_path))
+    qtbot.addWidget(tab)
+    folder = tmp_path / "handbook"
+    folder.mkdir()
+    for index in range(6):
+        (folder / f"chapter-{index}.md").write_text(f"# Chapter {index}\n\nLoRA rank sets the capacity.\n")
+    dialog = tab.open_import_dialog(str(folder))
+    assert "Raw text: 6 text files, each one document" in dialog.detection.text()
+    assert dialog.format_box.currentData() == "text" and not dialog.format_box.isEnabled()
+    assert not dialog.column_boxes["prompt_column"].isEnabled()
+    assert "chapter-0.md: # Chapter 0 LoRA rank" in dialog.preview.toPlainText().replace("\n", " ")
+    assert list(dialog.head_model.frame.columns) == ["document", "characters", "text"]
+    dialog.backbone_edit.setText(str(tiny_model_dir))
+    with qtbot.waitSignal(dialog.imported, timeout=CHILD_TIMEOUT_MS):
+        dialog.import_button.click()
+    assert tab.selected_name() == "handbook"
+    assert tab.data_model.frame["document"].str.startswith("chapter-").all()
+    assert tab.page_label.text().startswith("Documents 1–")
+    assert "raw text: continued pretraining trains on every token" in tab.legend.text()
+    text = tab.insights.text()
+    assert (
+        "6 documents" in text
+        and "tokens</b> (counted with" in text
+        and "blocks</b> of max_length 512" in text
+    )
+    assert tab.plots["total_tokens"].isVisibleTo(tab.insights_panel)
+    assert not tab.plots["prompt_tokens"].isVisibleTo(tab.insights_panel)
+    dialog = tab.open_import_dialog(str(write_csv(tmp_path / "qa.csv", rows=4)))
+    assert dialog.format_box.isEnabled() and dialog.format_box.currentData() is None  # back to detection

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from studio_desktop.core.data.suffixes import TABLE_SUFFIXES
 from studio_desktop.core.data.text_decoding import CHOOSE_HINT, decode_text
 from studio_desktop.core.errors import DataError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-SUPPORTED_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".parquet", ".pq", ".json", ".jsonl", ".ndjson")
 
 _KIND_BY_SUFFIX = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet", ".json": "json"}
 _KIND_BY_SUFFIX.update({".jsonl": "jsonl", ".ndjson": "jsonl"})
@@ -46,7 +46,7 @@ def describe_file_kind(path: str | Path) -> str:
     if suffix in _KIND_BY_SUFFIX:
         return _KIND_BY_SUFFIX[suffix]
     found = f"the unsupported extension '{file.suffix}'" if file.suffix else "no file extension"
-    raise DataError(f"has {found}; supported: {', '.join(SUPPORTED_SUFFIXES)}; {CHOOSE_HINT}", file=file)
+    raise DataError(f"has {found}; supported: {', '.join(TABLE_SUFFIXES)}; {CHOOSE_HINT}", file=file)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

@@ -208,9 +208,9 @@ def statistics_of_sample(
         conversations=len(turns),
         turns=int(turns.sum()),
         turns_histogram=_histogram(turn_counts, turn_edges),
-        prompt_tokens=_length_statistics(total_tokens - answer_tokens, bins),
-        answer_tokens=_length_statistics(answer_tokens, bins),
-        total_tokens=_length_statistics(total_tokens, bins),
+        prompt_tokens=length_statistics(total_tokens - answer_tokens, bins),
+        answer_tokens=length_statistics(answer_tokens, bins),
+        total_tokens=length_statistics(total_tokens, bins),
         truncated_share=float(np.mean(total_tokens > max_length)),
         max_length=int(max_length),
         tokenizer_name=str(getattr(tokenizer, "name_or_path", "") or ""),
@@ -233,7 +233,8 @@ def capped(sample: RenderedSample, cap: int) -> RenderedSample:
     return RenderedSample(sample.text[:cap], tuple(segments))
 
 
-def _length_statistics(values: np.ndarray, bins: int) -> LengthStatistics:
+def length_statistics(values: np.ndarray, bins: int) -> LengthStatistics:
+    """Summary and histogram of per-sample counts."""
     counts, edges = np.histogram(values, bins=bins)
     return LengthStatistics(
         min=int(values.min()),

@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from studio_desktop.core.data.targets import DataSource
 from studio_desktop.core.events import Event, Log
-from studio_desktop.core.problem_types import CAUSAL_LM, CLASSIFICATION, DPO, GRPO, REGRESSION
+from studio_desktop.core.problem_types import CAUSAL_LM, CLASSIFICATION, DPO, GRPO, PRETRAINING, REGRESSION
 
 if TYPE_CHECKING:
     from studio_desktop.core.config import ExperimentConfig
-    from studio_desktop.core.data.conversations import Conversation
     from studio_desktop.core.head_shape import HeadShape
     from studio_desktop.core.memory_plan import MemoryPlan
     from studio_desktop.core.precision import Precision
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
 # problem type -> module that defines ``RECIPE`` (every problem type has one).
 RECIPE_MODULES: dict[str, str] = {
     CAUSAL_LM: "studio_desktop.core.training.sft",
+    PRETRAINING: "studio_desktop.core.training.pretraining",
     DPO: "studio_desktop.core.training.dpo",
     CLASSIFICATION: "studio_desktop.core.training.heads",
     REGRESSION: "studio_desktop.core.training.heads",
@@ -88,11 +88,10 @@ class TrainerRun:
 class Recipe(Protocol):
     """How one problem type trains."""
 
-    def build_datasets(
-        self, setup: RunSetup, tokenizer: Any, train: list[Conversation], validation: list[Conversation]
-    ) -> Any:
-        """The recipe's training and validation data, ready for ``build_trainer`` (built before the model is
-        loaded, so bad data fails the run at once)."""
+    def build_datasets(self, setup: RunSetup, tokenizer: Any, train: list[Any], validation: list[Any]) -> Any:
+        """The recipe's training and validation data from conversations (raw-text documents for continued
+        pretraining), ready for ``build_trainer``; built before the model is loaded, so bad data fails the run
+        at once."""
         ...
 
     def model_head(self, data: Any) -> HeadShape | None:

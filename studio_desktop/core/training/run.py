@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from studio_desktop.core.data.conversations import Conversation
+from studio_desktop.core.data.documents import Document
 from studio_desktop.core.events import Finished
 from studio_desktop.core.memory_plan import FITS
 from studio_desktop.core.torch_devices import peak_memory
@@ -20,10 +21,11 @@ WarmStart = Callable[[Any], str | None]
 
 @dataclass(frozen=True)
 class RunInputs:
-    """What the worker resolved: the data, the backbone folder and an optional warm start."""
+    """What the worker resolved: the data (conversations, or documents for continued pretraining), the
+    backbone folder and an optional warm start."""
 
-    train: list[Conversation]
-    validation: list[Conversation]
+    train: list[Conversation] | list[Document]
+    validation: list[Conversation] | list[Document]
     backbone_folder: Path
     warm_start: WarmStart | None = None
 

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio_desktop.core.backbone_names import BUNDLED_BACKBONE
+from studio_desktop.core.data.documents import TEXT_FORMAT, guess_text_column, is_text_source, text_files
 from studio_desktop.core.data.mapping_guess import guess_mapping
 from studio_desktop.core.errors import DataError
 from studio_desktop.gui.dialogs.import_support import (
@@ -110,11 +111,16 @@ class ImportDatasetDialog(QDialog):
 
     def _build_source(self) -> QFormLayout:
         self.path_edit = QLineEdit()
-        self.path_edit.setPlaceholderText("CSV, TSV, Parquet, JSON or JSONL file, or a saved datasets folder")
+        self.path_edit.setPlaceholderText(
+            "CSV, TSV, Parquet, JSON or JSONL file, a saved datasets folder, or .txt/.md raw text"
+        )
         self.path_edit.editingFinished.connect(lambda: self.set_source(self.path_edit.text()))
         file_button = QPushButton("File…", toolTip="Choose a data file")
         file_button.clicked.connect(lambda: self._browse("Choose a data file", self.set_source))
-        folder_button = QPushButton("Folder…", toolTip="Choose a folder written by datasets' save_to_disk")
+        folder_button = QPushButton(
+            "Folder…",
+            toolTip="Choose a folder written by datasets' save_to_disk, or a folder of .txt/.md files",
+        )
         folder_button.clicked.connect(
             lambda: self._browse("Choose a saved datasets folder", self.set_source, folder=True)
         )
@@ -253,10 +259,26 @@ class ImportDatasetDialog(QDialog):
         self._validate()
 
     def _detect(self, head: pd.DataFrame, source: Path) -> dict[str, str | None]:
+        raw_text = is_text_source(source)
+        if not raw_text and not self.format_box.isEnabled():  # the text files chosen before set it
+            self.format_box.setCurrentIndex(0)
+        for combo in self.column_boxes.values():
+            combo.setEnabled(not raw_text)
+        self.format_box.setEnabled(not raw_text)
+        if raw_text:
+            self.format_box.setCurrentIndex(self.format_box.findData(TEXT_FORMAT))
+            count = len(text_files(source))
+            self.detection.setText(
+                f"Raw text: {count} text file{'s' if count != 1 else ''}, each one document, for continued "
+                "pretraining (text_causal_pretraining_modeling)."
+            )
+            return {}
         try:
             mapping = guess_mapping(head, source)
         except DataError as err:
-            self.detection.setText(f"Not detected: {err.reason}. Choose the prompt and answer columns.")
+            column = guess_text_column(head)
+            hint = f" For raw text, choose the format 'Raw text' (text column '{column}')." if column else ""
+            self.detection.setText(f"Not detected: {err.reason}. Choose the prompt and answer columns.{hint}")
             return {}
         found = {field: getattr(mapping, field, None) for field in COLUMN_FIELDS}
         found["prompt_column"] = mapping.prompt_columns[0] if mapping.prompt_columns else None

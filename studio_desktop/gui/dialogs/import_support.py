@@ -9,19 +9,28 @@ from typing import Any
 import pandas as pd
 from PySide6.QtCore import QMimeData
 
+from studio_desktop.core.data.documents import (
+    TEXT_FORMAT,
+    is_text_source,
+    read_text_column,
+    read_text_files,
+)
 from studio_desktop.core.data.formats import ColumnMapping, to_conversations
 from studio_desktop.core.data.mapping_guess import guess_mapping
+from studio_desktop.core.data.suffixes import TABLE_SUFFIXES, TEXT_SUFFIXES
 from studio_desktop.core.errors import StudioError
 from studio_desktop.jobs.catalog import Catalog
 
-DATA_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".json", ".jsonl", ".ndjson")
+DATA_SUFFIXES = (*TABLE_SUFFIXES, *TEXT_SUFFIXES)
 PREVIEW_CONVERSATIONS = 2
+PREVIEW_CHARS = 600
 FORMATS = (
     ("Detect automatically", None),
     ("Alpaca (instruction, input, output)", "alpaca"),
     ("ShareGPT (conversations: from/value)", "sharegpt"),
     ("Messages (messages: role/content)", "messages"),
     ("Prompt and answer columns", "prompt_answer"),
+    ("Raw text, one document per row (continued pretraining)", TEXT_FORMAT),
 )
 COLUMN_FIELDS = {
     "prompt_column": ("Prompt", "Column with the user prompt."),
@@ -40,6 +49,7 @@ COLUMN_FIELDS = {
         "Desirability",
         "Column rating each answer good (true/1) or bad (false/0): unpaired preference data for KTO.",
     ),
+    "text_column": ("Text", "Column with raw text, one document per row (raw text format)."),
 }
 ROLE_NAMES = {"system": "System", "user": "User", "assistant": "Assistant"}
 
@@ -54,9 +64,12 @@ def preview_mapping(head: pd.DataFrame, source: Path, overrides: dict[str, Any])
 
 
 def preview_html(head: pd.DataFrame, source: Path, overrides: dict[str, Any]) -> str:
-    """The first conversations of ``head`` under the mapping, or the problem (file, row, field) in red."""
+    """The first conversations of ``head`` under the mapping (of raw text: its first documents), or the
+    problem (file, row, field) in red."""
     if head.empty:
         return ""
+    if is_text_source(source) or overrides.get("format") == TEXT_FORMAT:
+        return _documents_html(head, source, overrides)
     try:
         conversations = to_conversations(head, preview_mapping(head, source, overrides), source)
     except StudioError as err:
@@ -68,6 +81,22 @@ def preview_html(head: pd.DataFrame, source: Path, overrides: dict[str, Any]) ->
         ]
         lines = [f"<b>{ROLE_NAMES[role]}:</b> {html.escape(text)}" for role, text in turns]
         parts.append("<p>" + "<br>".join(lines) + "</p>")
+    return "<hr>".join(parts)
+
+
+def _documents_html(head: pd.DataFrame, source: Path, overrides: dict[str, Any]) -> str:
+    try:
+        documents = (
+            read_text_files(source, limit=PREVIEW_CONVERSATIONS).documents
+            if is_text_source(source)
+            else read_text_column(head, overrides.get("text_column"), source).documents
+        )
+    except StudioError as err:
+        return f'<p style="color:#b00020">{html.escape(str(err))}</p>'
+    parts = [
+        f"<p><b>{html.escape(d.source)}:</b> {html.escape(d.text[:PREVIEW_CHARS])}</p>"
+        for d in documents[:PREVIEW_CONVERSATIONS]
+    ]
     return "<hr>".join(parts)
 
 

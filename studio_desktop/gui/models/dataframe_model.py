@@ -28,7 +28,13 @@ def elide(text: str, max_chars: int) -> str:
 
 
 def read_head(path: Path, rows: int = HEAD_ROWS) -> pd.DataFrame:
-    """The first ``rows`` rows of a data file or ``save_to_disk`` folder, read without loading it all."""
+    """The first ``rows`` rows of a data file or ``save_to_disk`` folder, read without loading it all; of
+    raw text (a text file or a folder of them), its first documents."""
+    from studio_desktop.core.data.documents import is_text_source, read_text_files
+
+    if is_text_source(path):
+        documents = read_text_files(path, limit=rows).documents
+        return documents_frame_of(documents)
     suffix = path.suffix.lower()
     if path.is_dir():
         import pyarrow as pa
@@ -78,6 +84,25 @@ def _json_line(line: str, number: int) -> Any:
         return json.loads(line)
     except json.JSONDecodeError as err:
         raise ValueError(f"line {number} is not valid JSON ({err.msg})") from None
+
+
+def documents_frame_of(documents: list[Any]) -> pd.DataFrame:
+    """Documents one row each: where each came from, its length and its text."""
+    return pd.DataFrame(
+        {
+            "document": [d.source for d in documents],
+            "characters": [len(d.text) for d in documents],
+            "text": [d.text for d in documents],
+        }
+    )
+
+
+def documents_frame(path: Path, limit: int = 50_000) -> tuple[pd.DataFrame, int]:
+    """The first ``limit`` documents of a stored raw-text split and the split's total count."""
+    from studio_desktop.core.data.documents import read_documents
+
+    documents = read_documents(path)
+    return documents_frame_of(documents[:limit]), len(documents)
 
 
 def conversations_frame(path: Path, limit: int = 50_000) -> tuple[pd.DataFrame, int]:

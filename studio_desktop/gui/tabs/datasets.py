@@ -24,10 +24,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio_desktop.core.data.documents import TEXT_FORMAT
 from studio_desktop.core.errors import CatalogError
 from studio_desktop.gui.dialogs.import_dataset import ImportDatasetDialog
 from studio_desktop.gui.dialogs.import_support import dropped_data_path
-from studio_desktop.gui.models.dataframe_model import DataFrameModel, conversations_frame, records_frame
+from studio_desktop.gui.models.dataframe_model import (
+    DataFrameModel,
+    conversations_frame,
+    documents_frame,
+    records_frame,
+)
 from studio_desktop.gui.widgets.dataset_views import InsightsPanel, legend_html, sample_html
 from studio_desktop.jobs.catalog import Catalog, DatasetRecord
 from studio_desktop.jobs.datasets import delete_dataset, load_meta, split_files
@@ -262,7 +268,8 @@ class DatasetsTab(QWidget):
             return
         try:
             meta = load_meta(record)
-            frame, total = conversations_frame(split_files(record)["train"])
+            rows_of = documents_frame if meta.get("kind") == TEXT_FORMAT else conversations_frame
+            frame, total = rows_of(split_files(record)["train"])
         except (OSError, ValueError, KeyError) as err:
             self.placeholder.setText(f"Cannot read dataset '{record.name}': {err}")
             self.details.setCurrentIndex(0)
@@ -303,7 +310,8 @@ class DatasetsTab(QWidget):
         model = self.data_model
         shown = len(model.frame)
         first, last = model.row_offset + 1, model.row_offset + model.rowCount()
-        text = f"Conversations {first}–{last} of {shown}" if shown else "No conversations"
+        unit = "Documents" if self.meta and self.meta.get("kind") == TEXT_FORMAT else "Conversations"
+        text = f"{unit} {first}–{last} of {shown}" if shown else f"No {unit.lower()}"
         if shown < self.total_train:
             text += f" (the first {shown} of {self.total_train} are shown)"
         self.page_label.setText(f"{text}  ·  page {page + 1} of {model.page_count}")

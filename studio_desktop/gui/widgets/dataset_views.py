@@ -35,6 +35,12 @@ def sample_html(segments: list[dict[str, Any]]) -> str:
 
 def legend_html(meta: dict[str, Any]) -> str:
     """What the colours mean and how the sample was laid out."""
+    if meta.get("kind") == "text":
+        return (
+            f'<span style="{TRAINED_STYLE}">&nbsp;trained&nbsp;</span> raw text: continued pretraining '
+            "trains on every token, no chat template.<br><small>The start of the first training "
+            "document.</small>"
+        )
     template = meta.get("template", {})
     layout = "the backbone's chat template" if template.get("use_chat_template", True) else "text markers"
     return (
@@ -98,6 +104,12 @@ class InsightsPanel(QWidget):
 
     def show_statistics(self, stats: dict[str, Any]) -> None:
         """Summary line and histograms of a dataset's statistics (as stored in its meta.json)."""
+        raw_text = stats.get("kind") == "text"
+        for key, plot in self.plots.items():
+            plot.setVisible(key == "total_tokens" or not raw_text)
+        if raw_text:
+            self._show_text(stats)
+            return
         sampled = stats.get("token_samples", stats["conversations"])
         counted = (
             f"Token lengths estimated from {sampled:,} of {stats['conversations']:,} conversations "
@@ -125,6 +137,25 @@ class InsightsPanel(QWidget):
         turns = stats["turns_histogram"]
         plot = self.plots["turns_histogram"]
         self.bars["turns_histogram"] = draw_histogram(plot, "Turns per conversation", turns, text, whole=True)
+
+    def _show_text(self, stats: dict[str, Any]) -> None:
+        """Documents, tokens and blocks of raw text, and the tokens per document."""
+        how = (
+            f"estimated from {stats['token_samples']:,} of the documents" if stats["estimated"] else "counted"
+        )
+        self.label.setText(
+            f"{stats['documents']:,} documents, {stats['characters']:,} characters. "
+            f"<b>{stats['tokens']:,} tokens</b> ({how} with {html.escape(str(stats['tokenizer_name']))}), "
+            f"packed with an end-of-text token after each document into about <b>{stats['blocks']:,} "
+            f"blocks</b> of max_length {stats['max_length']} tokens."
+        )
+        part = stats["document_tokens"]
+        summary = f"median {part['median']:.0f} · p95 {part['p95']:.0f} · max {part['max']}"
+        color = self.palette().color(QPalette.ColorRole.Text).name()
+        title = f"Tokens per document<br><small>{summary}</small>"
+        self.bars["total_tokens"] = draw_histogram(
+            self.plots["total_tokens"], title, part["histogram"], color
+        )
 
 
 def capped_note(stats: dict[str, Any]) -> str:

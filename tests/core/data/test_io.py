@@ -13,7 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from studio_desktop.core.data.io import SUPPORTED_SUFFIXES, describe_file_kind, read_table
+from studio_desktop.core.data.io import describe_file_kind, read_table
+from studio_desktop.core.data.suffixes import TABLE_SUFFIXES
 from studio_desktop.core.errors import DataError
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -227,7 +228,7 @@ def test_module_import_does_not_import_datasets() -> None:
 )
 def test_describe_file_kind(tmp_path: Path, name: str, kind: str) -> None:
     assert describe_file_kind(tmp_path / name) == kind
-    assert Path(name).suffix.lower() in SUPPORTED_SUFFIXES
+    assert Path(name).suffix.lower() in TABLE_SUFFIXES
 
 
 # --- encodings --------------------------------------------------------------------------------------------
