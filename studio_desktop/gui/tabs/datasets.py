@@ -295,6 +295,7 @@ class DatasetsTab(QWidget):
             for key, value in mapping.items()
             if "_column" in key and key != "prompt_column_separator" and value not in (None, [], "")
         ]
+        columns = f"columns: {html.escape('; '.join(used))} &nbsp;·&nbsp; " if used else ""
         validation = meta.get("validation")
         held_out = (
             f"{float(validation) * 100:g}% held out" if isinstance(validation, int | float) else validation
@@ -302,8 +303,7 @@ class DatasetsTab(QWidget):
         return (
             f"<b>{html.escape(record.name)}</b> &nbsp;·&nbsp; {html.escape(record.format)} &nbsp;·&nbsp; "
             f"from {html.escape(record.source)}<br>"
-            f"<small>columns: {html.escape('; '.join(used))} &nbsp;·&nbsp; "
-            f"validation: {html.escape(str(held_out))}</small>"
+            f"<small>{columns}validation: {html.escape(str(held_out))}</small>"
         )
 
     def _show_page(self, page: int) -> None:
