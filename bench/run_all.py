@@ -12,6 +12,7 @@ BENCHMARKS = [
     "gui_startup.py",
     "chat_latency.py",
     "data_import.py",
+    "gguf_export.py",
 ]
 
 

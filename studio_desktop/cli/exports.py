@@ -1,4 +1,5 @@
-"""``studio-desktop export NAME --format merged|adapter``: write a finished experiment as a model folder."""
+"""``studio-desktop export NAME --format merged|adapter|gguf [--quant Q]``: write a finished experiment as a
+model folder or a verified GGUF file."""
 
 from __future__ import annotations
 
@@ -6,24 +7,35 @@ import argparse
 from pathlib import Path
 
 from studio_desktop.cli.output import ProgressLine, print_json
+from studio_desktop.core.gguf_formats import QUANTS
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.workdir import open_workdir
 
-FORMATS = ("merged", "adapter")
+FORMATS = ("merged", "adapter", "gguf")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register ``export``."""
     export = commands.add_parser(
         "export",
-        help="export a finished experiment as a merged model folder or a LoRA adapter",
-        description="Write a finished experiment as a Hugging Face folder with a model card. 'merged' folds "
-        "the adapter into the backbone (loads with plain transformers); 'adapter' writes the peft adapter "
-        "only. The default folder is exports/NAME-FORMAT in the working directory.",
+        help="export a finished experiment as a merged model folder, a LoRA adapter or a GGUF file",
+        description="Write a finished experiment with a model card. 'merged' folds the adapter into the "
+        "backbone (a Hugging Face folder that loads with plain transformers); 'adapter' writes the peft "
+        "adapter only; 'gguf' writes one GGUF file for llama.cpp, Ollama and LM Studio (with a Modelfile), "
+        "verified against the merged model before it is reported done. The default folder is "
+        "exports/NAME-FORMAT (exports/NAME-QUANT for GGUF) in the working directory.",
     )
     export.add_argument("name", help="experiment name ('studio-desktop experiment list' shows them)")
     export.add_argument(
         "--format", choices=FORMATS, default="merged", help="what to export (default: merged)"
+    )
+    export.add_argument(
+        "--quant",
+        choices=tuple(QUANTS),
+        default="q8_0",
+        help="GGUF storage: "
+        + "; ".join(f"{name}: {label}" for name, (_t, _f, label) in QUANTS.items())
+        + " (default: q8_0)",
     )
     export.add_argument(
         "--out", type=Path, metavar="DIR", help="folder to write (default: exports/NAME-FORMAT)"
@@ -48,7 +60,14 @@ def run_export(args: argparse.Namespace) -> int:
     catalog = Catalog(workdir.catalog_path)
     _quiet_transformers()
     folder = export_experiment(
-        workdir, catalog, args.name, args.format, args.out, progress=ProgressLine(), overwrite=args.overwrite
+        workdir,
+        catalog,
+        args.name,
+        args.format,
+        args.out,
+        progress=ProgressLine(),
+        overwrite=args.overwrite,
+        quant=args.quant,
     )
     if args.json:
         files = sorted(path.name for path in folder.iterdir() if path.is_file())

@@ -29,8 +29,11 @@ from studio_desktop.core.problem_types import HEAD_TYPES
 if TYPE_CHECKING:
     from studio_desktop.core.config import ExperimentConfig
 
-ExportKind = Literal["merged", "adapter"]
-EXPORT_KINDS: tuple[str, ...] = ("merged", "adapter")
+ExportKind = Literal["merged", "adapter", "gguf"]
+EXPORT_KINDS: tuple[str, ...] = ("merged", "adapter", "gguf")
+MODELFILE = "Modelfile"
+CardText = Callable[[Any, Any], str]
+"""Builds the model card of a GGUF export from what was written and how it was verified."""
 Progress = Callable[[str, float], None]
 """Called with ``(stage, fraction done)``; fraction runs from 0 to 1."""
 
@@ -296,6 +299,63 @@ def export_adapter(
         )
         report("Writing the model card", 0.9)
         (target / CARD_FILE).write_text(card_text, encoding="utf-8")
+
+    out_dir = _write_atomically(Path(out_dir), write, overwrite)
+    report("Done", 1.0)
+    return out_dir
+
+
+def gguf_file_name(name: str, quant: str) -> str:
+    """The file name of a GGUF export."""
+    return f"{name}-{quant}.gguf"
+
+
+def export_gguf(
+    model_dir: Path,
+    backbone_folder: Path | None,
+    cfg: ExperimentConfig,
+    out_dir: Path,
+    card: CardText,
+    *,
+    quant: str,
+    name: str,
+    progress: Progress | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write the trained model as one verified GGUF file with an Ollama ``Modelfile`` and a model card.
+
+    The merged model is written beside it first (and removed at the end): the GGUF file is made from it and
+    verified against it (``core.gguf_export.verify_gguf``); f16, bf16 and q8_0 files must pass
+    (``VERIFIED_TOKENS``), the legacy 4/5-bit ones are reported.
+    """
+    from studio_desktop.core.gguf_export import verify_gguf, write_gguf
+    from studio_desktop.core.gguf_formats import COMPARED_TOKENS, VERIFIED_TOKENS
+    from studio_desktop.core.ollama import modelfile
+
+    report = progress or _silent
+    model_dir = Path(model_dir)
+    backbone = Path(backbone_folder) if backbone_folder is not None else None
+
+    def write(target: Path) -> None:
+        merged = target / ".merged"
+        model, tokenizer = _load_merged(model_dir, backbone, cfg, report)
+        model.config.use_cache = True
+        report("Saving the merged weights", 0.3)
+        model.save_pretrained(str(merged))
+        tokenizer = prepare_tokenizer(tokenizer, cfg)
+        tokenizer.save_pretrained(str(merged))
+        del model
+        path = target / gguf_file_name(name, quant)
+        written = write_gguf(merged, path, quant, name, report)
+        report("Verifying the GGUF file", 0.8)
+        verification = verify_gguf(path, merged, VERIFIED_TOKENS.get(quant, COMPARED_TOKENS))
+        if quant in VERIFIED_TOKENS and not verification.passed:
+            raise StudioError(f"The GGUF file did not pass its verification: {verification.describe()}.")
+        report("Writing the Modelfile and the model card", 0.95)
+        text = modelfile(cfg, path.name, tokenizer.chat_template or "", tokenizer.eos_token or "")
+        (target / MODELFILE).write_text(text, encoding="utf-8")
+        (target / CARD_FILE).write_text(card(written, verification), encoding="utf-8")
+        shutil.rmtree(merged)
 
     out_dir = _write_atomically(Path(out_dir), write, overwrite)
     report("Done", 1.0)

@@ -30,9 +30,11 @@ from studio_desktop.core.export import (
     check_target,
     export_adapter,
     export_dtype,
+    export_gguf,
     export_merged,
     generation_settings,
 )
+from studio_desktop.core.gguf_formats import QUANTS as GGUF_QUANTS
 from studio_desktop.core.problem_types import HEAD_TYPES, PRETRAINING, REGRESSION
 from studio_desktop.core.resources import resources_dir
 from studio_desktop.jobs.catalog import Catalog
@@ -101,7 +103,7 @@ def _front_matter(cfg: ExperimentConfig, kind: str, location: str) -> str:
     tags += ["dora"] if training.lora and training.use_dora else []
     tags += ["qlora"] if training.lora and cfg.architecture.backbone_dtype in ("int4", "int8") else []
     pipeline = "text-classification" if cfg.problem_type in HEAD_TYPES else "text-generation"
-    tags += ["merged" if kind == "merged" else "adapter", pipeline]
+    tags += [kind if kind in ("merged", "gguf") else "adapter", pipeline]
     data: dict[str, Any] = {}
     license_name = backbone_license(location)
     if license_name:
@@ -110,7 +112,7 @@ def _front_matter(cfg: ExperimentConfig, kind: str, location: str) -> str:
     if base:
         data["base_model"] = base
     data.update(
-        library_name="peft" if kind == "adapter" else "transformers",
+        library_name={"adapter": "peft", "gguf": "gguf"}.get(kind, "transformers"),
         pipeline_tag=pipeline,
         tags=tags,
     )
@@ -132,6 +134,11 @@ def _description(cfg: ExperimentConfig, kind: str) -> str:
     what += f" on the dataset `{dataset}`." if dataset else "."
     if kind == "adapter":
         holds = "the LoRA adapter only: load it on top of the backbone with peft."
+    elif kind == "gguf":
+        holds = (
+            "one GGUF file of the complete model (adapters merged) for llama.cpp, Ollama and LM Studio, and "
+            "an Ollama Modelfile."
+        )
     else:
         holds = (
             f"the complete model ({export_dtype(cfg)} safetensors, adapters merged into the backbone): "
@@ -257,13 +264,32 @@ def _usage(cfg: ExperimentConfig, kind: str, location: str) -> str:
     return "\n\n".join([*parts, other])
 
 
+def gguf_usage(cfg: ExperimentConfig, written: Any, verification: Any) -> str:
+    """How to run a GGUF export, and how it was verified."""
+    name = cfg.experiment_name or "experiment"
+    file = written.path.name
+    commands = _fenced(f"llama-cli -m {file} -cnv", "bash")
+    ollama = _fenced(f"ollama create {name} -f Modelfile\nollama run {name}", "bash")
+    label = GGUF_QUANTS[written.quant][2]
+    return (
+        f"`{file}` holds the weights as {label}. With llama.cpp:\n\n{commands}\n\nWith Ollama, from this "
+        f"folder (the Modelfile sets the prompt layout, stop words and prediction settings):\n\n{ollama}\n\n"
+        f"Verified when it was written: {verification.describe()}. Pre-tokenizer: `{written.pre_tokenizer}`."
+    )
+
+
 def render_model_card(
-    cfg: ExperimentConfig, metrics: dict[str, float], kind: str, location: str | None = None
+    cfg: ExperimentConfig,
+    metrics: dict[str, float],
+    kind: str,
+    location: str | None = None,
+    usage: str | None = None,
 ) -> str:
     """The ``README.md`` of an export of ``kind`` ("merged" or "adapter").
 
     ``location`` is where the backbone comes from (a registered backbone's location; default
-    ``cfg.llm_backbone``): it names the base model and its license when they are known.
+    ``cfg.llm_backbone``): it names the base model and its license when they are known. ``usage`` replaces
+    the loading snippets (a GGUF export's run commands).
     """
     location = location or cfg.llm_backbone
     return model_card_template().substitute(
@@ -272,7 +298,7 @@ def render_model_card(
         description=_description(cfg, kind),
         settings_rows=_settings_rows(cfg, kind),
         metrics=_metrics_table(metrics),
-        usage=_usage(cfg, kind, location),
+        usage=usage or _usage(cfg, kind, location),
         config_block=_fenced(dump_config(cfg), "yaml"),
     )
 
@@ -310,8 +336,10 @@ def export_experiment(
     *,
     progress: Progress | None = None,
     overwrite: bool = False,
+    quant: str = "q8_0",
 ) -> Path:
-    """Export the finished experiment ``name`` as ``kind`` into ``out_dir`` (default: ``exports/NAME-KIND``).
+    """Export the finished experiment ``name`` as ``kind`` into ``out_dir`` (default: ``exports/NAME-KIND``,
+    ``exports/NAME-QUANT`` for GGUF, stored as ``quant``).
 
     Returns the folder written. Refuses unfinished experiments, an adapter export of a full fine-tune and an
     existing ``out_dir`` without ``overwrite``.
@@ -320,8 +348,11 @@ def export_experiment(
     experiment = open_experiment(catalog, name)
     events = experiment.events()
     _check_exportable(experiment, name, kind, events)
+    if kind == "gguf" and quant not in GGUF_QUANTS:
+        raise StudioError(f"unknown GGUF quantisation {quant!r}: expected one of {', '.join(GGUF_QUANTS)}.")
     cfg = experiment.config()
-    target = check_target(Path(out_dir) if out_dir else workdir.exports / f"{name}-{kind}", overwrite)
+    suffix = quant if kind == "gguf" else kind
+    target = check_target(Path(out_dir) if out_dir else workdir.exports / f"{name}-{suffix}", overwrite)
     location = catalog.backbone_location(cfg.llm_backbone)
     card = render_model_card(cfg, final_metrics(events), kind, location)
     if kind == "adapter":
@@ -338,6 +369,24 @@ def export_experiment(
     if (experiment.model_dir / ADAPTER_FILES[0]).is_file():
         report("Finding the backbone", 0.0)
         backbone = resolve_backbone(location, workdir.models, lambda message: report(message, 0.0)).folder
+    if kind == "gguf":
+        metrics = final_metrics(events)
+
+        def gguf_card(written: Any, verification: Any) -> str:
+            usage = gguf_usage(cfg, written, verification)
+            return render_model_card(cfg, metrics, kind, location, usage=usage)
+
+        return export_gguf(
+            experiment.model_dir,
+            backbone,
+            cfg,
+            target,
+            gguf_card,
+            quant=quant,
+            name=name,
+            progress=report,
+            overwrite=overwrite,
+        )
     return export_merged(
         experiment.model_dir, backbone, cfg, target, card, progress=report, overwrite=overwrite
     )

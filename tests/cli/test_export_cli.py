@@ -74,6 +74,6 @@ def test_export_writes_the_folder_and_names_it(home: Path, tmp_path: Path) -> No
 def test_export_errors_are_one_paragraph(home: Path) -> None:
     message = failed(cli(home, "export", "no-such-run", "--format", "merged"))
     assert "no experiment named 'no-such-run'" in message and "experiment list" in message
-    usage = cli(home, "export", "tiny", "--format", "gguf")
+    usage = cli(home, "export", "tiny", "--format", "onnx")
     assert usage.returncode == 2 and "invalid choice" in usage.stderr
     assert not (home / "exports" / "no-such-run-merged").exists()

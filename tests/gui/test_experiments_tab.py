@@ -222,3 +222,25 @@ def test_export_runs_the_cli_and_is_refused_until_finished(qtbot, trained_workdi
         dialog.export_button.click()
     assert "exists" in dialog.message.text() and "--overwrite" not in dialog.arguments()
     assert not dialog.open_button.isVisible() and dialog.export_button.isEnabled()
+
+
+def test_the_export_dialog_writes_a_verified_gguf_file(qtbot, trained_workdir, make_config) -> None:
+    wd, catalog = trained_workdir
+    os.environ["PYTHONPATH"] = str(ROOT)
+    experiment = create_experiment(wd, catalog, make_config("gguf-ship", training__epochs=1))
+    assert run_training(wd.root, experiment.path) == EXIT_FINISHED
+    tab = make_tab(qtbot, wd, catalog)
+    tab.select_experiment("gguf-ship")
+    tab.action_buttons["Export…"].click()
+    dialog = tab.export_dialog
+    assert not dialog.quant.isEnabled()
+    dialog.format_buttons["gguf"].setChecked(True)
+    assert dialog.quant.isEnabled() and dialog.quant.currentData() == "q8_0"
+    assert Path(dialog.folder.text()) == wd.root / "exports" / "gguf-ship-q8_0"
+    dialog.quant.setCurrentIndex(dialog.quant.findData("f16"))
+    assert Path(dialog.folder.text()) == wd.root / "exports" / "gguf-ship-f16"
+    assert dialog.arguments()[-2:] == ["--quant", "f16"]
+    with qtbot.waitSignal(dialog.runner.finished_ok, timeout=120_000):
+        dialog.export_button.click()
+    assert (wd.root / "exports" / "gguf-ship-f16" / "gguf-ship-f16.gguf").is_file()
+    assert (wd.root / "exports" / "gguf-ship-f16" / "Modelfile").is_file()

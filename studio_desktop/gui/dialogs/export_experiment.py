@@ -1,4 +1,5 @@
-"""Export a finished experiment as a merged model folder or a LoRA adapter, via ``studio-desktop export``."""
+"""Export a finished experiment as a merged model folder, a LoRA adapter or a verified GGUF file, via
+``studio-desktop export``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
+    QComboBox,
     QDialog,
     QFileDialog,
     QGroupBox,
@@ -23,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio_desktop.core.gguf_formats import QUANTS
 from studio_desktop.gui.process import CommandRunner
 
 FORMATS = (
@@ -37,11 +40,17 @@ FORMATS = (
         "LoRA adapter only",
         "Only the trained adapter weights (a few MB); load them with peft on top of the same backbone.",
     ),
+    (
+        "gguf",
+        "GGUF file (llama.cpp, Ollama, LM Studio)",
+        "One file of the merged model with an Ollama Modelfile; checked against the merged model before "
+        "it is reported done. Llama-architecture models (SmolLM2, Llama, Mistral) only.",
+    ),
 )
 
 
 def default_export_folder(workdir: Path, name: str, kind: str) -> Path:
-    """``<workdir>/exports/<name>-<kind>``, the CLI's default too."""
+    """``<workdir>/exports/<name>-<kind>`` (``<kind>`` is the quantisation for GGUF), the CLI's default."""
     return Path(workdir) / "exports" / f"{name}-{kind}"
 
 
@@ -115,32 +124,55 @@ class ExportExperimentDialog(QDialog):
             explanation.setContentsMargins(22, 0, 0, 4)
             formats_layout.addWidget(button)
             formats_layout.addWidget(explanation)
+        self.quant = QComboBox()
+        for quant, (_type, _file_type, label) in QUANTS.items():
+            self.quant.addItem(label, quant)
+        self.quant.setCurrentIndex(self.quant.findData("q8_0"))
+        self.quant.setToolTip(
+            "How the GGUF file stores the weights: Q8_0 is close to the original at half of f16"
+        )
+        self.quant.setEnabled(False)
+        self.quant.currentIndexChanged.connect(lambda _index: self._format_changed(None, True))
+        quant_row = QHBoxLayout()
+        quant_row.setContentsMargins(22, 0, 0, 0)
+        quant_row.addWidget(QLabel("Storage:"))
+        quant_row.addWidget(self.quant, stretch=1)
+        formats_layout.addLayout(quant_row)
         self.format_buttons["merged"].setChecked(True)
         self.format_group.buttonToggled.connect(self._format_changed)
         return formats
 
     @property
+    def folder_suffix(self) -> str:
+        """The end of the default folder name: the format, or the quantisation of a GGUF file."""
+        return self.quant.currentData() if self.kind == "gguf" else self.kind
+
+    @property
     def kind(self) -> str:
-        """The format picked: ``merged`` or ``adapter``."""
+        """The format picked: ``merged``, ``adapter`` or ``gguf``."""
         return next(kind for kind, button in self.format_buttons.items() if button.isChecked())
 
     def arguments(self) -> list[str]:
         """The ``studio-desktop`` arguments the export runs with."""
         args = ["export", self.name, "--format", self.kind, "--out", self.folder.text().strip(), "--json"]
+        if self.kind == "gguf":
+            args += ["--quant", self.quant.currentData()]
         return [*args, "--overwrite"] if self.overwrite.isChecked() else args
 
-    def _format_changed(self, _button: QRadioButton, checked: bool) -> None:
+    def _format_changed(self, _button: QRadioButton | None, checked: bool) -> None:
         if not checked:
             return
-        defaults = {str(default_export_folder(self.workdir, self.name, kind)) for kind, _t, _h in FORMATS}
+        self.quant.setEnabled(self.kind == "gguf")
+        suffixes = [kind for kind, _t, _h in FORMATS] + list(QUANTS)
+        defaults = {str(default_export_folder(self.workdir, self.name, suffix)) for suffix in suffixes}
         if self.folder.text().strip() in defaults or not self.folder.text().strip():
-            self.folder.setText(str(default_export_folder(self.workdir, self.name, self.kind)))
+            self.folder.setText(str(default_export_folder(self.workdir, self.name, self.folder_suffix)))
 
     def _browse(self) -> None:
         start = str(Path(self.folder.text()).parent)
         chosen = QFileDialog.getExistingDirectory(self, "Export into", start)
         if chosen:
-            self.folder.setText(str(Path(chosen) / f"{self.name}-{self.kind}"))
+            self.folder.setText(str(Path(chosen) / f"{self.name}-{self.folder_suffix}"))
 
     def start_export(self) -> None:
         """Run the export in a child process; the dialog stays responsive."""
