@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from studio_desktop.core.config import ExperimentConfig
 from studio_desktop.core.data.conversations import Conversation
@@ -19,6 +21,7 @@ from studio_desktop.jobs.dataset_import import read_conversations_from
 from studio_desktop.jobs.datasets import load_meta, split_files
 
 SAMPLE_SEED = 7331
+T = TypeVar("T")
 
 
 def mapping_overrides(cfg: ExperimentConfig) -> dict[str, object]:
@@ -106,6 +109,21 @@ def expand_turns(conversations: list[Conversation]) -> list[Conversation]:
     return samples
 
 
+def sampled(
+    cfg: ExperimentConfig, train: list[T], validation: list[T], sample: Callable[[list[T], float], list[T]]
+) -> tuple[list[T], list[T]]:
+    """``dataset.data_sample`` of the splits ``data_sample_choice`` names (drawn by ``sample``), and the
+    validation items added to training with ``training.train_validation_data``."""
+    dataset = cfg.dataset
+    if "Train" in dataset.data_sample_choice:
+        train = sample(train, dataset.data_sample)
+    if "Validation" in dataset.data_sample_choice:
+        validation = sample(validation, dataset.data_sample)
+    if cfg.training.train_validation_data:
+        train = train + validation
+    return train, validation
+
+
 def load_training_conversations(
     cfg: ExperimentConfig, catalog: Catalog
 ) -> tuple[list[Conversation], list[Conversation]]:
@@ -127,12 +145,7 @@ def load_training_conversations(
     else:
         conversations = _from_source(dataset.train_dataframe, catalog, cfg, "dataset.train_dataframe")
         train, validation = split_train_validation(conversations, dataset.validation_size)
-    if "Train" in dataset.data_sample_choice:
-        train = sample_conversations(train, dataset.data_sample)
-    if "Validation" in dataset.data_sample_choice:
-        validation = sample_conversations(validation, dataset.data_sample)
-    if cfg.training.train_validation_data:
-        train = train + validation
+    train, validation = sampled(cfg, train, validation, sample_conversations)
     if not dataset.limit_chained_samples:
         train = expand_turns(train)
     return train, validation

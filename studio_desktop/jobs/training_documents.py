@@ -24,7 +24,7 @@ from studio_desktop.core.errors import ConfigError
 from studio_desktop.jobs.catalog import Catalog
 from studio_desktop.jobs.dataset_import import read_documents_from
 from studio_desktop.jobs.datasets import load_meta, split_files
-from studio_desktop.jobs.training_data import SAMPLE_SEED
+from studio_desktop.jobs.training_data import SAMPLE_SEED, sampled
 
 SPLIT_SEED = 1337
 
@@ -77,10 +77,4 @@ def load_training_documents(cfg: ExperimentConfig, catalog: Catalog) -> tuple[li
     else:
         documents = _from_source(name, catalog, cfg, "dataset.train_dataframe")
         train, validation = split_documents(documents, dataset.validation_size, SPLIT_SEED, name)
-    if "Train" in dataset.data_sample_choice:
-        train = sample_documents(train, dataset.data_sample)
-    if "Validation" in dataset.data_sample_choice:
-        validation = sample_documents(validation, dataset.data_sample)
-    if cfg.training.train_validation_data:
-        train = train + validation
-    return train, validation
+    return sampled(cfg, train, validation, sample_documents)

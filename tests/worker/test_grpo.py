@@ -3,7 +3,6 @@ checked before the run, predictions hold sampled completions, and a stopped run 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -13,10 +12,9 @@ from studio_desktop.core.events import Failed, Finished, Metric, Progress, Start
 from studio_desktop.core.problem_types import GRPO
 from studio_desktop.jobs.dataset_import import ImportRequest, import_dataset
 from studio_desktop.jobs.experiment import create_experiment
-from studio_desktop.jobs.launcher import start_training_worker
-from studio_desktop.worker.train import EXIT_FAILED, EXIT_FINISHED, EXIT_STOPPED, run_training
+from studio_desktop.worker.train import EXIT_FAILED, EXIT_FINISHED, run_training
 from tests.worker.test_heads import write_rows
-from tests.worker.test_training import ROOT, train_losses, wait_for
+from tests.worker.test_training import assert_same_curve, stop_and_resume
 
 
 @pytest.fixture
@@ -156,17 +154,6 @@ def test_stop_then_resume_continues_the_grpo_run(grpo_workdir, make_config) -> N
     }
     reference = create_experiment(wd, catalog, grpo_config(make_config, "grpo-straight", **settings))
     finish(wd, reference)
-    expected = train_losses(reference)
     interrupted = create_experiment(wd, catalog, grpo_config(make_config, "grpo-stopped", **settings))
-    os.environ["PYTHONPATH"] = str(ROOT)
-    process = start_training_worker(wd.root, interrupted.path)
-    wait_for(lambda: any(isinstance(e, Progress) and e.step >= 12 for e in interrupted.events()))
-    interrupted.request_stop()
-    assert process.wait(timeout=300) == EXIT_STOPPED
-    interrupted.stop_path.unlink()
-    assert run_training(wd.root, interrupted.path, resume=True) == EXIT_FINISHED
-    started = [e for e in interrupted.events() if isinstance(e, Started)]
-    assert started[-1].resumed_from_step >= 12
-    got = train_losses(interrupted)
-    assert sorted(got) == sorted(expected)
-    assert [got[s] for s in sorted(got)] == pytest.approx([expected[s] for s in sorted(expected)], abs=1e-4)
+    stop_and_resume(wd, interrupted, at_step=12)
+    assert_same_curve(interrupted, reference, abs=1e-4)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from studio_desktop.core.events import Failed, Finished, Log, Metric, Progress, Started
+from studio_desktop.core.events import Failed, Finished, Log, Metric, Progress
 from studio_desktop.core.problem_types import CLASSIFICATION, REGRESSION
 from studio_desktop.jobs.dataset_import import ImportRequest, import_dataset
 from studio_desktop.jobs.experiment import create_experiment
@@ -278,11 +278,7 @@ def test_a_fully_fine_tuned_multiclass_model_and_a_regressor_chat(
 
 
 def test_stop_then_resume_reproduces_the_uninterrupted_classifier_curve(head_workdir, make_config) -> None:
-    import os
-
-    from studio_desktop.jobs.launcher import start_training_worker
-    from studio_desktop.worker.train import EXIT_STOPPED
-    from tests.worker.test_training import ROOT, train_losses, wait_for
+    from tests.worker.test_training import assert_same_curve, stop_and_resume
 
     wd, catalog, _ = head_workdir
     settings = {
@@ -294,20 +290,8 @@ def test_stop_then_resume_reproduces_the_uninterrupted_classifier_curve(head_wor
         wd, catalog, head_config(make_config, "cls-straight", CLASSIFICATION, "binary", **settings)
     )
     train(wd, reference)
-    expected = train_losses(reference)
     interrupted = create_experiment(
         wd, catalog, head_config(make_config, "cls-stopped", CLASSIFICATION, "binary", **settings)
     )
-    os.environ["PYTHONPATH"] = str(ROOT)
-    process = start_training_worker(wd.root, interrupted.path)
-    wait_for(lambda: any(isinstance(e, Progress) and e.step >= 20 for e in interrupted.events()))
-    interrupted.request_stop()
-    assert process.wait(timeout=300) == EXIT_STOPPED
-    assert interrupted.events()[-1].step < max(expected)
-    interrupted.stop_path.unlink()
-    assert run_training(wd.root, interrupted.path, resume=True) == EXIT_FINISHED
-    started = [e for e in interrupted.events() if isinstance(e, Started)]
-    assert started[-1].resumed_from_step >= 20
-    got = train_losses(interrupted)
-    assert sorted(got) == sorted(expected)
-    assert [got[s] for s in sorted(got)] == pytest.approx([expected[s] for s in sorted(expected)], rel=1e-4)
+    stop_and_resume(wd, interrupted, at_step=20)
+    assert_same_curve(interrupted, reference, rel=1e-4)

@@ -3,7 +3,6 @@ column; packed blocks train with LoRA and fully, perplexity falls, a stopped run
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -11,17 +10,16 @@ import pytest
 
 from studio_desktop.core.data.documents import read_documents
 from studio_desktop.core.errors import DataError
-from studio_desktop.core.events import Failed, Finished, Log, Metric, Progress, Started
+from studio_desktop.core.events import Failed, Finished, Log, Metric, Started
 from studio_desktop.core.problem_types import PRETRAINING
 from studio_desktop.jobs.dataset_import import ImportRequest, import_dataset
 from studio_desktop.jobs.datasets import load_meta, split_files
 from studio_desktop.jobs.experiment import create_experiment
-from studio_desktop.jobs.launcher import start_training_worker
-from studio_desktop.worker.train import EXIT_FAILED, EXIT_FINISHED, EXIT_STOPPED, run_training
+from studio_desktop.worker.train import EXIT_FAILED, EXIT_FINISHED, run_training
 from tests.support.cli import cli, ok
 from tests.support.tiny_model import TRAINING_TEXT
 from tests.worker.test_heads import write_rows
-from tests.worker.test_training import ROOT, train_losses, wait_for
+from tests.worker.test_training import assert_same_curve, stop_and_resume
 
 PARAGRAPHS = [part.strip() for part in TRAINING_TEXT.strip().split(". ") if part.strip()]
 
@@ -173,20 +171,9 @@ def test_stop_then_resume_reproduces_the_uninterrupted_pretraining_curve(text_wo
     settings = {"training__epochs": 30, "training__save_checkpoint": "last", "tokenizer__max_length": 32}
     reference = create_experiment(wd, catalog, cpt_config(make_config, "cpt-straight", **settings))
     assert run_training(wd.root, reference.path) == EXIT_FINISHED
-    expected = train_losses(reference)
     interrupted = create_experiment(wd, catalog, cpt_config(make_config, "cpt-stopped", **settings))
-    os.environ["PYTHONPATH"] = str(ROOT)
-    process = start_training_worker(wd.root, interrupted.path)
-    wait_for(lambda: any(isinstance(e, Progress) and e.step >= 20 for e in interrupted.events()))
-    interrupted.request_stop()
-    assert process.wait(timeout=300) == EXIT_STOPPED
-    interrupted.stop_path.unlink()
-    assert run_training(wd.root, interrupted.path, resume=True) == EXIT_FINISHED
-    started = [e for e in interrupted.events() if isinstance(e, Started)]
-    assert started[-1].resumed_from_step >= 20
-    got = train_losses(interrupted)
-    assert sorted(got) == sorted(expected)
-    assert [got[s] for s in sorted(got)] == pytest.approx([expected[s] for s in sorted(expected)], rel=1e-4)
+    stop_and_resume(wd, interrupted, at_step=20)
+    assert_same_curve(interrupted, reference, rel=1e-4)
 
 
 def test_a_pretrained_model_chats_and_exports_like_any_run(text_workdir, make_config, tmp_path: Path) -> None:

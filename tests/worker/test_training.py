@@ -190,6 +190,28 @@ def wait_for(predicate, timeout: float = 120.0) -> None:
         time.sleep(0.1)
 
 
+def stop_and_resume(wd, experiment: Experiment, at_step: int) -> None:
+    """Run ``experiment`` in a worker process, stop it once it passed ``at_step``, resume it to the end."""
+    os.environ["PYTHONPATH"] = str(ROOT)
+    process = start_training_worker(wd.root, experiment.path)
+    wait_for(lambda: any(isinstance(e, Progress) and e.step >= at_step for e in experiment.events()))
+    experiment.request_stop()
+    assert process.wait(timeout=300) == EXIT_STOPPED
+    experiment.stop_path.unlink()
+    assert run_training(wd.root, experiment.path, resume=True) == EXIT_FINISHED
+    started = [e for e in experiment.events() if isinstance(e, Started)]
+    assert started[-1].resumed_from_step >= at_step
+
+
+def assert_same_curve(resumed: Experiment, straight: Experiment, **tolerance: float) -> None:
+    """The resumed run logged the same training loss at every step as the uninterrupted one."""
+    got, expected = train_losses(resumed), train_losses(straight)
+    assert sorted(got) == sorted(expected)
+    assert [got[s] for s in sorted(got)] == pytest.approx(
+        [expected[s] for s in sorted(expected)], **tolerance
+    )
+
+
 def test_stop_then_resume_continues_the_same_curve(trained_workdir, make_config) -> None:
     wd, catalog = trained_workdir
     config = {"training__epochs": 4, "training__evaluation_epochs": 0.25, "training__lora_dropout": 0.1}

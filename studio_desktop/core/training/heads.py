@@ -93,13 +93,9 @@ class HeadCollator:
     def __call__(self, features: Sequence[dict[str, list]]) -> dict[str, Any]:
         import torch
 
-        longest = max(len(feature["input_ids"]) for feature in features)
-        ids = torch.full((len(features), longest), self.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(features), longest), dtype=torch.long)
-        for row, feature in enumerate(features):
-            length = len(feature["input_ids"])
-            ids[row, :length] = torch.tensor(feature["input_ids"], dtype=torch.long)
-            mask[row, :length] = 1
+        from studio_desktop.core.training.packing import pad_on_the_right
+
+        ids, mask = pad_on_the_right([feature["input_ids"] for feature in features], self.pad_token_id)
         labels = torch.tensor([feature["labels"] for feature in features], dtype=torch.float32)
         if self.multiclass:
             labels = labels[:, 0].long()

@@ -147,3 +147,16 @@ def keeps_samples_apart(model: Any) -> bool:
     second = together[:, CHECK_LENGTHS[0] :]
     error = (second - alone).norm() / alone.norm().clamp_min(1e-6)
     return bool(error < CHECK_TOLERANCE)
+
+
+def pad_on_the_right(sequences: Sequence[Sequence[int]], pad_token_id: int) -> tuple[Any, Any]:
+    """Token id lists as one (rows, longest) tensor padded on the right, and its attention mask."""
+    import torch
+
+    longest = max(len(ids) for ids in sequences)
+    ids = torch.full((len(sequences), longest), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), longest), dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+        mask[row, : len(sequence)] = 1
+    return ids, mask

@@ -68,15 +68,9 @@ class BlockCollator:
         self.pad_token_id = pad_token_id
 
     def __call__(self, features: Sequence[dict[str, list[int]]]) -> dict[str, Any]:
-        import torch
+        from studio_desktop.core.training.packing import pad_on_the_right
 
-        longest = max(len(feature["input_ids"]) for feature in features)
-        ids = torch.full((len(features), longest), self.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(features), longest), dtype=torch.long)
-        for row, feature in enumerate(features):
-            length = len(feature["input_ids"])
-            ids[row, :length] = torch.tensor(feature["input_ids"], dtype=torch.long)
-            mask[row, :length] = 1
+        ids, mask = pad_on_the_right([feature["input_ids"] for feature in features], self.pad_token_id)
         labels = ids.masked_fill(mask == 0, -100)
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
